@@ -1,0 +1,82 @@
+"""The one exception hierarchy of spine: every error spine raises derives from SpineError.
+
+Each message says what went wrong and what a person can do about it.
+"""
+
+from __future__ import annotations
+
+
+class SpineError(Exception):
+    """Root of every error raised by spine."""
+
+
+class ConfigError(SpineError):
+    """A configuration file, flag or environment variable is invalid."""
+
+
+class KeyFileError(SpineError):
+    """A key file is missing, corrupt, mismatched or has unsafe permissions."""
+
+
+class WhitelistError(SpineError):
+    """The whitelist (or revocation list) file is corrupt or an edit is invalid."""
+
+
+class AuthError(SpineError):
+    """Authentication failed: the peer or this component is not who it must be."""
+
+
+class PairingError(SpineError):
+    """Bootstrap pairing failed or was refused."""
+
+
+class ProtocolError(SpineError):
+    """A frame or envelope broke the wire contract (bad header, size, protobuf)."""
+
+
+class EnvelopeError(ProtocolError):
+    """A NeuralSpike envelope lacks a required field or carries an invalid one."""
+
+
+class StaleMessageError(ProtocolError):
+    """A message is older than its class allows, or dated in the future."""
+
+
+class RoutingError(SpineError):
+    """The broker could not deliver a message (unknown or unreachable recipient)."""
+
+
+class RequestTimeout(SpineError, TimeoutError):
+    """A request got no reply within its timeout."""
+
+
+class BrokerUnavailable(SpineError):
+    """The broker is not answering (dead, restarting or unreachable)."""
+
+
+class SendFailed(SpineError):
+    """A reliable send gave up after its retries: the message did not go."""
+
+
+class CircuitOpenError(SpineError):
+    """A circuit breaker is open: the call was refused without touching the dependency."""
+
+
+class StateStoreError(SpineError):
+    """Persisted state (e.g. the circuit-breaker database) is unreadable or corrupt."""
+
+
+class SecureChannelError(ProtocolError):
+    """A secure-channel (SEC-01) frame was rejected."""
+
+
+class ShmError(SpineError):
+    """The shared-memory waveform channel failed."""
+
+
+class ShmLayoutError(ShmError):
+    """A shared-memory segment does not have the expected layout (magic, version, size)."""
+
+
+class SupervisorError(SpineError):
+    """The supervisor could not start or revive a component."""
