@@ -1,0 +1,1 @@
+"""Ironhouse security: persistent CURVE keys, the whitelist, ZAP authentication, pairing."""

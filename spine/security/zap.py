@@ -1,0 +1,90 @@
+"""The ZAP handler (ZeroMQ RFC 27): CURVE keys checked against the whitelist.
+
+The broker loop owns the ZAP socket and calls :meth:`ZapHandler.handle` for each request;
+this class holds only the policy. An admitted key gets the whitelist's instance name as
+ZAP User-Id, which libzmq attaches to every message of that connection: that, not anything
+a peer writes, is who the sender is.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Callable
+
+import zmq
+
+from spine.security.whitelist import Whitelist
+
+ZAP_ENDPOINT = "inproc://zeromq.zap.01"
+ZAP_VERSION = b"1.0"
+DOMAIN_MAIN = "spine"
+DOMAIN_PAIRING = "spine-pairing"
+
+log = logging.getLogger("spine.security")
+
+
+@dataclass
+class ZapStats:
+    """What the handler has decided so far."""
+
+    allowed: int = 0
+    denied: Counter = field(default_factory=Counter)  # reason -> count
+    last_denied: list[tuple[str, str, str]] = field(default_factory=list)  # (key, address, why)
+
+
+class ZapHandler:
+    """Decides ZAP requests: the whitelist for the main planes, ``pairing_policy`` for pairing."""
+
+    def __init__(self, whitelist: Whitelist,
+                 pairing_policy: Callable[[bytes, str], bool] | None = None,
+                 is_revoked: Callable[[bytes], bool] | None = None) -> None:
+        self.whitelist = whitelist
+        self.pairing_policy = pairing_policy
+        self.is_revoked = is_revoked or (lambda key: False)
+        self.stats = ZapStats()
+
+    def handle(self, frames: list[bytes]) -> list[bytes] | None:
+        """Answer one ZAP request; None for a request too malformed to answer."""
+        if len(frames) < 6 or frames[0] != ZAP_VERSION:
+            self._deny("-", "-", "malformed ZAP request")
+            return None
+        _, request_id, domain, address, _identity, mechanism, *credentials = frames
+        addr = address.decode("utf-8", "replace")
+        if mechanism != b"CURVE" or len(credentials) != 1 or len(credentials[0]) != 32:
+            self._deny("-", addr, f"mechanism {mechanism.decode('ascii', 'replace')} refused")
+            return self._reply(request_id, b"400", b"CURVE required", b"")
+        key = zmq.utils.z85.encode(credentials[0])
+        key_text = key.decode("ascii")
+        dom = domain.decode("utf-8", "replace")
+        if self.is_revoked(key):
+            self._deny(key_text, addr, "revoked key")
+            return self._reply(request_id, b"400", b"denied", b"")
+        if dom == DOMAIN_PAIRING:
+            if self.pairing_policy is not None and self.pairing_policy(key, addr):
+                self.stats.allowed += 1
+                return self._reply(request_id, b"200", b"OK", b"pairing:" + key)
+            self._deny(key_text, addr, "pairing window closed")
+            return self._reply(request_id, b"400", b"denied", b"")
+        entry = self.whitelist.lookup(key)
+        if entry is None:
+            self._deny(key_text, addr, "unknown key")
+            return self._reply(request_id, b"400", b"denied", b"")
+        if not entry.admits_address(addr):
+            self._deny(key_text, addr, f"{entry.name} not allowed from this address "
+                                       f"(pinned to {entry.source})")
+            return self._reply(request_id, b"400", b"denied", b"")
+        self.stats.allowed += 1
+        log.info("authenticated %s (%s) from %s; an earlier connection of %s, if any, is "
+                 "replaced", entry.name, entry.kind_name(), addr or "ipc", entry.name)
+        return self._reply(request_id, b"200", b"OK", entry.name.encode("utf-8"))
+
+    def _deny(self, key: str, address: str, why: str) -> None:
+        self.stats.denied[why.split(" (")[0] if "pinned" not in why else "address pin"] += 1
+        self.stats.last_denied = (self.stats.last_denied + [(key, address, why)])[-20:]
+        log.warning("denied connection: key=%s address=%s reason=%s", key, address or "ipc", why)
+
+    @staticmethod
+    def _reply(request_id: bytes, code: bytes, text: bytes, user_id: bytes) -> list[bytes]:
+        return [ZAP_VERSION, request_id, code, text, user_id, b""]
