@@ -80,3 +80,19 @@ class ShmLayoutError(ShmError):
 
 class SupervisorError(SpineError):
     """The supervisor could not start or revive a component."""
+
+
+class BadMagicError(SecureChannelError):
+    """A secure-channel frame did not start with the magic 0xDEADBEEF."""
+
+
+class BadLengthError(SecureChannelError):
+    """A secure-channel frame declared a payload longer than the channel allows."""
+
+
+class BadChecksumError(SecureChannelError):
+    """A secure-channel payload does not match the CRC-32 in its header."""
+
+
+class ReplayError(SecureChannelError):
+    """A secure-channel frame was replayed, reordered or skipped (unexpected sequence_id)."""
