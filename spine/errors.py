@@ -96,3 +96,19 @@ class BadChecksumError(SecureChannelError):
 
 class ReplayError(SecureChannelError):
     """A secure-channel frame was replayed, reordered or skipped (unexpected sequence_id)."""
+
+
+class ShmFrameOverwritten(ShmError):
+    """The frame asked for was overwritten (or its writer died mid-write) before it could be read whole."""
+
+
+class ShmWriterGone(ShmError):
+    """The process that writes a shared-memory segment is no longer alive."""
+
+
+class MortonRangeError(ProtocolError, ValueError):
+    """A coordinate or key is outside what a 9-D Morton key with 14 bits per axis can hold."""
+
+
+class SparseWaveformError(ProtocolError):
+    """A SparseWaveform is malformed: array lengths differ, a key is not 16 bytes, or a node is off the grid."""

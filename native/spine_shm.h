@@ -1,0 +1,479 @@
+/*
+ * spine_shm.h - the waveform channel's shared-memory layout and seqlock.
+ *
+ * One writer (the physics engine, C, C++ or Python) writes frames into a ring
+ * of slots in a POSIX shared-memory segment and never waits for anybody;
+ * any number of readers copy frames out and never see a torn one.
+ * Layout and protocol are documented in native/LAYOUT.md.
+ *
+ * Standalone: include this header from C11 or C++20 (std::atomic_ref) with no
+ * Python.  Linux only (futex).  No allocation, no locks.
+ *
+ * Data copies under the seqlock: every payload byte is accessed through
+ * relaxed atomic 64-bit loads/stores, bracketed by fences, as in H.-J. Boehm,
+ * "Can seqlocks get along with programming language memory models?" (MSPC
+ * 2012), section 4.  Writer: seq = s+1 (relaxed); release fence; relaxed
+ * word stores; seq = s+2 (release).  Reader: s0 = seq (acquire); relaxed word
+ * loads; acquire fence; s1 = seq (relaxed); consistent iff s0 == s1 and even.
+ * No plain (non-atomic) access races with a write, so there is no data race
+ * and no undefined behaviour under the C11/C++11 memory model; on x86-64 and
+ * AArch64 relaxed 64-bit atomics compile to plain loads and stores.
+ */
+#ifndef SPINE_SHM_H
+#define SPINE_SHM_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+#include <errno.h>
+#include <limits.h>
+#include <time.h>
+#include <unistd.h>
+#include <linux/futex.h>
+#include <sys/syscall.h>
+
+#ifdef __cplusplus
+#include <atomic>
+#define SPINE_ATOMIC(T) std::atomic<T>
+#define SPINE_RELAXED std::memory_order_relaxed
+#define SPINE_ACQUIRE std::memory_order_acquire
+#define SPINE_RELEASE std::memory_order_release
+#define SPINE_SEQ_CST std::memory_order_seq_cst
+#define SPINE_LOAD(p, mo) (p)->load(mo)
+#define SPINE_STORE(p, v, mo) (p)->store((v), mo)
+#define SPINE_FETCH_ADD(p, v, mo) (p)->fetch_add((v), mo)
+#define SPINE_FETCH_SUB(p, v, mo) (p)->fetch_sub((v), mo)
+#define SPINE_CAS(p, expected, desired) \
+    (p)->compare_exchange_strong(*(expected), (desired), std::memory_order_seq_cst)
+#define SPINE_FENCE(mo) std::atomic_thread_fence(mo)
+/* payload words are plain uint64_t viewed atomically (C++20 atomic_ref) */
+#define SPINE_WORD_LOAD(p) std::atomic_ref<uint64_t>(*(p)).load(std::memory_order_relaxed)
+#define SPINE_WORD_STORE(p, v) std::atomic_ref<uint64_t>(*(p)).store((v), std::memory_order_relaxed)
+typedef uint64_t spine_word_t;
+#define SPINE_STATIC_ASSERT(c, m) static_assert(c, m)
+extern "C" {
+#else
+#include <stdatomic.h>
+#include <stdbool.h>
+#define SPINE_ATOMIC(T) _Atomic(T)
+#define SPINE_RELAXED memory_order_relaxed
+#define SPINE_ACQUIRE memory_order_acquire
+#define SPINE_RELEASE memory_order_release
+#define SPINE_SEQ_CST memory_order_seq_cst
+#define SPINE_LOAD(p, mo) atomic_load_explicit((p), mo)
+#define SPINE_STORE(p, v, mo) atomic_store_explicit((p), (v), mo)
+#define SPINE_FETCH_ADD(p, v, mo) atomic_fetch_add_explicit((p), (v), mo)
+#define SPINE_FETCH_SUB(p, v, mo) atomic_fetch_sub_explicit((p), (v), mo)
+#define SPINE_CAS(p, expected, desired) atomic_compare_exchange_strong((p), (expected), (desired))
+#define SPINE_FENCE(mo) atomic_thread_fence(mo)
+#define SPINE_WORD_LOAD(p) atomic_load_explicit((p), memory_order_relaxed)
+#define SPINE_WORD_STORE(p, v) atomic_store_explicit((p), (v), memory_order_relaxed)
+typedef _Atomic(uint64_t) spine_word_t;
+#define SPINE_STATIC_ASSERT(c, m) _Static_assert(c, m)
+#endif
+
+/* ---- constants ---------------------------------------------------------- */
+
+/* "SPINESHM" read as a little-endian uint64 */
+#define SPINE_SHM_MAGIC UINT64_C(0x4D4853454E495053)
+#define SPINE_SHM_LAYOUT_VERSION 1u
+#define SPINE_SHM_CACHE_LINE 64u
+#define SPINE_SHM_HEADER_SIZE 4096u
+#define SPINE_SHM_CTRL_STRIDE 128u
+#define SPINE_SHM_PAYLOAD_ALIGN 4096u
+#define SPINE_SHM_MAX_SLOTS (1u << 16)
+#define SPINE_SHM_MAX_SLOT_SIZE (UINT64_C(1) << 36) /* 64 GiB */
+#define SPINE_SHM_MAX_TOTAL (UINT64_C(1) << 40)     /* 1 TiB */
+/* frame_index of a slot that holds no frame */
+#define SPINE_SHM_NO_FRAME UINT64_MAX
+
+/* ---- layout ------------------------------------------------------------- */
+
+typedef struct spine_shm_header {
+    /* cache line 0: geometry, written once before magic is published */
+    SPINE_ATOMIC(uint64_t) magic;  /* SPINE_SHM_MAGIC once initialised */
+    uint32_t layout_version;       /* SPINE_SHM_LAYOUT_VERSION */
+    uint32_t header_size;          /* SPINE_SHM_HEADER_SIZE */
+    uint32_t slot_count;           /* slots in the ring */
+    uint32_t ctrl_stride;          /* SPINE_SHM_CTRL_STRIDE */
+    uint64_t slot_size;            /* payload capacity of one slot, bytes */
+    uint64_t slot_stride;          /* distance between payloads, bytes */
+    uint64_t ctrl_offset;          /* offset of slot 0's control block */
+    uint64_t payload_offset;       /* offset of slot 0's payload */
+    uint64_t total_size;           /* bytes the segment must have */
+    /* cache line 1: identity */
+    uint64_t segment_id;           /* random, drawn when the segment is created */
+    int64_t created_ns;            /* CLOCK_REALTIME at creation */
+    SPINE_ATOMIC(uint64_t) writer_pid;         /* 0 = no writer */
+    SPINE_ATOMIC(uint64_t) writer_start_ticks; /* /proc/<pid>/stat field 22, 0 = unknown */
+    SPINE_ATOMIC(uint64_t) writer_generation;  /* +1 at every (re)start of a writer */
+    uint8_t pad1[24];
+    /* cache line 2: progress, written by the writer only */
+    SPINE_ATOMIC(uint64_t) frame_count; /* frames committed; latest = frame_count-1 */
+    SPINE_ATOMIC(uint32_t) wake_seq;    /* futex word: +1 after every commit */
+    uint32_t pad2a;
+    uint8_t pad2[48];
+    /* cache line 3: written by readers only */
+    SPINE_ATOMIC(uint32_t) waiters;     /* readers asleep (or about to) on wake_seq */
+    uint8_t pad3[60];
+} spine_shm_header;
+
+typedef struct spine_shm_slot_ctrl {
+    /* cache line 0: the seqlock counter alone; odd = being written */
+    SPINE_ATOMIC(uint64_t) seq;
+    uint8_t pad0[56];
+    /* cache line 1: frame metadata, written inside the seqlock */
+    SPINE_ATOMIC(uint64_t) frame_index; /* SPINE_SHM_NO_FRAME when empty */
+    SPINE_ATOMIC(uint64_t) data_size;
+    SPINE_ATOMIC(int64_t) timestamp_ns;
+    uint8_t pad1[40];
+} spine_shm_slot_ctrl;
+
+SPINE_STATIC_ASSERT(sizeof(spine_shm_header) == 4 * SPINE_SHM_CACHE_LINE, "header is 4 cache lines");
+SPINE_STATIC_ASSERT(offsetof(spine_shm_header, segment_id) == 64, "identity on line 1");
+SPINE_STATIC_ASSERT(offsetof(spine_shm_header, frame_count) == 128, "progress on line 2");
+SPINE_STATIC_ASSERT(offsetof(spine_shm_header, waiters) == 192, "waiters on line 3");
+SPINE_STATIC_ASSERT(sizeof(spine_shm_slot_ctrl) == SPINE_SHM_CTRL_STRIDE, "slot ctrl is 2 lines");
+SPINE_STATIC_ASSERT(offsetof(spine_shm_slot_ctrl, frame_index) == 64, "meta on its own line");
+SPINE_STATIC_ASSERT(sizeof(SPINE_ATOMIC(uint64_t)) == 8, "lock-free 64-bit atomics");
+
+/* Geometry derived from (slot_count, slot_size); 0 on success, -1 if absurd. */
+typedef struct spine_shm_geometry {
+    uint64_t ctrl_offset, payload_offset, slot_stride, total_size;
+} spine_shm_geometry;
+
+static inline uint64_t spine_shm__round_up(uint64_t v, uint64_t a) { return (v + a - 1) / a * a; }
+
+static inline int spine_shm_geometry_of(uint32_t slot_count, uint64_t slot_size, spine_shm_geometry *g)
+{
+    if (slot_count < 1 || slot_count > SPINE_SHM_MAX_SLOTS) return -1;
+    if (slot_size < 8 || slot_size > SPINE_SHM_MAX_SLOT_SIZE) return -1;
+    g->ctrl_offset = SPINE_SHM_HEADER_SIZE;
+    g->payload_offset = spine_shm__round_up(
+        g->ctrl_offset + (uint64_t)slot_count * SPINE_SHM_CTRL_STRIDE, SPINE_SHM_PAYLOAD_ALIGN);
+    g->slot_stride = spine_shm__round_up(slot_size, SPINE_SHM_PAYLOAD_ALIGN);
+    /* bounded above: 2^16 slots * 2^36 bytes = 2^52, no overflow */
+    g->total_size = g->payload_offset + (uint64_t)slot_count * g->slot_stride;
+    if (g->total_size > SPINE_SHM_MAX_TOTAL) return -1;
+    return 0;
+}
+
+static inline spine_shm_slot_ctrl *spine_shm_ctrl(spine_shm_header *h, uint32_t slot)
+{
+    return (spine_shm_slot_ctrl *)((char *)h + h->ctrl_offset + (uint64_t)slot * SPINE_SHM_CTRL_STRIDE);
+}
+
+static inline spine_word_t *spine_shm_payload(spine_shm_header *h, uint32_t slot)
+{
+    return (spine_word_t *)((char *)h + h->payload_offset + (uint64_t)slot * h->slot_stride);
+}
+
+/* ---- validation (reader opening a segment) ------------------------------ */
+
+typedef enum spine_shm_status {
+    SPINE_SHM_OK = 0,
+    SPINE_SHM_E_TOO_SMALL = 1,    /* mapping shorter than the header */
+    SPINE_SHM_E_MAGIC = 2,        /* not a spine segment, or not initialised yet */
+    SPINE_SHM_E_VERSION = 3,      /* other layout version */
+    SPINE_SHM_E_GEOMETRY = 4,     /* slot count/size absurd or inconsistent */
+    SPINE_SHM_E_TRUNCATED = 5,    /* mapping shorter than total_size */
+    /* results of reads */
+    SPINE_SHM_NOT_YET = 10,       /* the frame has not been committed */
+    SPINE_SHM_OVERWRITTEN = 11,   /* the frame was (or is being) overwritten */
+    SPINE_SHM_BUFFER_SMALL = 12,  /* destination smaller than the frame */
+    SPINE_SHM_EMPTY = 13          /* nothing committed yet */
+} spine_shm_status;
+
+/* Check a mapping of map_size bytes before touching anything else in it. */
+static inline spine_shm_status spine_shm_validate(const void *base, uint64_t map_size)
+{
+    spine_shm_header *h = (spine_shm_header *)base;
+    spine_shm_geometry g;
+    if (map_size < SPINE_SHM_HEADER_SIZE) return SPINE_SHM_E_TOO_SMALL;
+    if (SPINE_LOAD(&h->magic, SPINE_ACQUIRE) != SPINE_SHM_MAGIC) return SPINE_SHM_E_MAGIC;
+    if (h->layout_version != SPINE_SHM_LAYOUT_VERSION) return SPINE_SHM_E_VERSION;
+    if (h->header_size != SPINE_SHM_HEADER_SIZE || h->ctrl_stride != SPINE_SHM_CTRL_STRIDE)
+        return SPINE_SHM_E_GEOMETRY;
+    if (spine_shm_geometry_of(h->slot_count, h->slot_size, &g) != 0) return SPINE_SHM_E_GEOMETRY;
+    if (g.ctrl_offset != h->ctrl_offset || g.payload_offset != h->payload_offset ||
+        g.slot_stride != h->slot_stride || g.total_size != h->total_size)
+        return SPINE_SHM_E_GEOMETRY;
+    if (map_size < h->total_size) return SPINE_SHM_E_TRUNCATED;
+    return SPINE_SHM_OK;
+}
+
+/* ---- writer ------------------------------------------------------------- */
+
+/* Lay out a zero-filled mapping of at least g.total_size bytes; publishes magic last. */
+static inline int spine_shm_init(void *base, uint64_t map_size, uint32_t slot_count, uint64_t slot_size,
+                                 uint64_t segment_id, int64_t created_ns)
+{
+    spine_shm_header *h = (spine_shm_header *)base;
+    spine_shm_geometry g;
+    uint32_t i;
+    if (spine_shm_geometry_of(slot_count, slot_size, &g) != 0 || map_size < g.total_size) return -1;
+    h->layout_version = SPINE_SHM_LAYOUT_VERSION;
+    h->header_size = SPINE_SHM_HEADER_SIZE;
+    h->slot_count = slot_count;
+    h->ctrl_stride = SPINE_SHM_CTRL_STRIDE;
+    h->slot_size = slot_size;
+    h->slot_stride = g.slot_stride;
+    h->ctrl_offset = g.ctrl_offset;
+    h->payload_offset = g.payload_offset;
+    h->total_size = g.total_size;
+    h->segment_id = segment_id;
+    h->created_ns = created_ns;
+    for (i = 0; i < slot_count; i++) {
+        spine_shm_slot_ctrl *c = spine_shm_ctrl(h, i);
+        SPINE_STORE(&c->seq, 0, SPINE_RELAXED);
+        SPINE_STORE(&c->frame_index, SPINE_SHM_NO_FRAME, SPINE_RELAXED);
+        SPINE_STORE(&c->data_size, 0, SPINE_RELAXED);
+        SPINE_STORE(&c->timestamp_ns, 0, SPINE_RELAXED);
+    }
+    SPINE_STORE(&h->magic, SPINE_SHM_MAGIC, SPINE_RELEASE);
+    return 0;
+}
+
+/*
+ * Claim the writer role: succeeds (returns 0) if nobody holds it or the
+ * holder `dead_pid` (checked dead by the caller) still does; -1 if another
+ * writer holds it.  A slot left odd by a writer killed between its two
+ * counter increments is closed as empty, so its partial data is never read.
+ */
+static inline int spine_shm_claim(spine_shm_header *h, uint64_t my_pid, uint64_t my_start_ticks,
+                                  uint64_t dead_pid)
+{
+    uint64_t expected = dead_pid;
+    uint32_t i;
+    if (!SPINE_CAS(&h->writer_pid, &expected, my_pid)) return -1;
+    SPINE_STORE(&h->writer_start_ticks, my_start_ticks, SPINE_RELAXED);
+    SPINE_FETCH_ADD(&h->writer_generation, 1, SPINE_SEQ_CST);
+    for (i = 0; i < h->slot_count; i++) {
+        spine_shm_slot_ctrl *c = spine_shm_ctrl(h, i);
+        uint64_t s = SPINE_LOAD(&c->seq, SPINE_RELAXED);
+        if (s & 1u) {
+            /* finish the dead writer's critical section with an empty frame */
+            SPINE_FENCE(SPINE_RELEASE);
+            SPINE_STORE(&c->frame_index, SPINE_SHM_NO_FRAME, SPINE_RELAXED);
+            SPINE_STORE(&c->data_size, 0, SPINE_RELAXED);
+            SPINE_STORE(&c->seq, s + 1, SPINE_RELEASE);
+        }
+    }
+    return 0;
+}
+
+/* Give up the writer role (clean shutdown). */
+static inline void spine_shm_release(spine_shm_header *h, uint64_t my_pid)
+{
+    uint64_t expected = my_pid;
+    SPINE_CAS(&h->writer_pid, &expected, 0);
+}
+
+/* Store n bytes at dst (word-aligned, inside a slot) with relaxed atomic word stores. */
+static inline void spine_shm_store_bytes(spine_word_t *dst, const void *src, uint64_t n)
+{
+    const unsigned char *s = (const unsigned char *)src;
+    uint64_t words = n / 8, i, w;
+    for (i = 0; i + 4 <= words; i += 4) {
+        uint64_t a, b, c, d;
+        memcpy(&a, s + 8 * i, 8);
+        memcpy(&b, s + 8 * i + 8, 8);
+        memcpy(&c, s + 8 * i + 16, 8);
+        memcpy(&d, s + 8 * i + 24, 8);
+        SPINE_WORD_STORE(dst + i, a);
+        SPINE_WORD_STORE(dst + i + 1, b);
+        SPINE_WORD_STORE(dst + i + 2, c);
+        SPINE_WORD_STORE(dst + i + 3, d);
+    }
+    for (; i < words; i++) {
+        memcpy(&w, s + 8 * i, 8);
+        SPINE_WORD_STORE(dst + i, w);
+    }
+    if (n % 8) {
+        w = 0;
+        memcpy(&w, s + 8 * words, n % 8);
+        SPINE_WORD_STORE(dst + words, w);
+    }
+}
+
+/* Copy n bytes out of a slot with relaxed atomic word loads. */
+static inline void spine_shm_load_bytes(void *dst, spine_word_t *src, uint64_t n)
+{
+    unsigned char *d = (unsigned char *)dst;
+    uint64_t words = n / 8, i, w;
+    for (i = 0; i + 4 <= words; i += 4) {
+        uint64_t a = SPINE_WORD_LOAD(src + i);
+        uint64_t b = SPINE_WORD_LOAD(src + i + 1);
+        uint64_t c = SPINE_WORD_LOAD(src + i + 2);
+        uint64_t e = SPINE_WORD_LOAD(src + i + 3);
+        memcpy(d + 8 * i, &a, 8);
+        memcpy(d + 8 * i + 8, &b, 8);
+        memcpy(d + 8 * i + 16, &c, 8);
+        memcpy(d + 8 * i + 24, &e, 8);
+    }
+    for (; i < words; i++) {
+        w = SPINE_WORD_LOAD(src + i);
+        memcpy(d + 8 * i, &w, 8);
+    }
+    if (n % 8) {
+        w = SPINE_WORD_LOAD(src + words);
+        memcpy(d + 8 * words, &w, n % 8);
+    }
+}
+
+typedef struct spine_shm_frame_info {
+    uint64_t frame_index;
+    uint32_t slot_index;
+    uint64_t seq;          /* the slot's (even) counter after the write */
+    uint64_t data_size;
+    int64_t timestamp_ns;
+} spine_shm_frame_info;
+
+/*
+ * Writer, step 1: open the next slot for writing (counter becomes odd).
+ * Between begin and commit, fill the payload with spine_shm_store_bytes.
+ */
+static inline spine_word_t *spine_shm_write_begin(spine_shm_header *h, spine_shm_frame_info *info)
+{
+    uint64_t frame = SPINE_LOAD(&h->frame_count, SPINE_RELAXED);
+    uint32_t slot = (uint32_t)(frame % h->slot_count);
+    spine_shm_slot_ctrl *c = spine_shm_ctrl(h, slot);
+    uint64_t s = SPINE_LOAD(&c->seq, SPINE_RELAXED);
+    SPINE_STORE(&c->seq, s + 1, SPINE_RELAXED);
+    SPINE_FENCE(SPINE_RELEASE); /* the odd counter is visible before any data store */
+    info->frame_index = frame;
+    info->slot_index = slot;
+    info->seq = s + 2;
+    return spine_shm_payload(h, slot);
+}
+
+/* Writer, step 2: record metadata, make the counter even, publish, wake sleepers. */
+static inline void spine_shm_write_commit(spine_shm_header *h, spine_shm_frame_info *info)
+{
+    spine_shm_slot_ctrl *c = spine_shm_ctrl(h, info->slot_index);
+    SPINE_STORE(&c->frame_index, info->frame_index, SPINE_RELAXED);
+    SPINE_STORE(&c->data_size, info->data_size, SPINE_RELAXED);
+    SPINE_STORE(&c->timestamp_ns, info->timestamp_ns, SPINE_RELAXED);
+    SPINE_STORE(&c->seq, info->seq, SPINE_RELEASE); /* all data stores before the even counter */
+    SPINE_STORE(&h->frame_count, info->frame_index + 1, SPINE_RELEASE);
+    SPINE_FETCH_ADD(&h->wake_seq, 1, SPINE_SEQ_CST);
+    if (SPINE_LOAD(&h->waiters, SPINE_SEQ_CST) != 0)
+        syscall(SYS_futex, (void *)&h->wake_seq, FUTEX_WAKE, INT_MAX, NULL, NULL, 0);
+}
+
+/* Writer: the whole frame in one call. Returns -1 if n exceeds the slot size. */
+static inline int spine_shm_write(spine_shm_header *h, const void *data, uint64_t n, int64_t timestamp_ns,
+                                  spine_shm_frame_info *info)
+{
+    spine_word_t *dst;
+    if (n > h->slot_size) return -1;
+    dst = spine_shm_write_begin(h, info);
+    spine_shm_store_bytes(dst, data, n);
+    info->data_size = n;
+    info->timestamp_ns = timestamp_ns;
+    spine_shm_write_commit(h, info);
+    return 0;
+}
+
+/* ---- reader ------------------------------------------------------------- */
+
+/*
+ * Copy frame `frame` into dst (capacity cap).  One attempt, no spinning: a
+ * slot whose counter is odd or moves during the copy is being overwritten by
+ * a newer frame, so the frame asked for is gone (SPINE_SHM_OVERWRITTEN).
+ * A slot left odd by a dead writer reads as overwritten too.
+ */
+static inline spine_shm_status spine_shm_read_frame(spine_shm_header *h, uint64_t frame, void *dst, uint64_t cap,
+                                                     spine_shm_frame_info *info)
+{
+    uint32_t slot = (uint32_t)(frame % h->slot_count);
+    spine_shm_slot_ctrl *c = spine_shm_ctrl(h, slot);
+    uint64_t s0, s1, fi, n;
+    int64_t ts;
+    if (frame >= SPINE_LOAD(&h->frame_count, SPINE_ACQUIRE)) return SPINE_SHM_NOT_YET;
+    s0 = SPINE_LOAD(&c->seq, SPINE_ACQUIRE);
+    if (s0 & 1u) return SPINE_SHM_OVERWRITTEN;
+    fi = SPINE_LOAD(&c->frame_index, SPINE_RELAXED);
+    n = SPINE_LOAD(&c->data_size, SPINE_RELAXED);
+    ts = SPINE_LOAD(&c->timestamp_ns, SPINE_RELAXED);
+    if (fi != frame) {
+        SPINE_FENCE(SPINE_ACQUIRE);
+        return SPINE_SHM_OVERWRITTEN;
+    }
+    if (n > h->slot_size) n = h->slot_size; /* only a torn read can see this; caught below */
+    if (n > cap) {
+        info->data_size = n;
+        return SPINE_SHM_BUFFER_SMALL;
+    }
+    spine_shm_load_bytes(dst, spine_shm_payload(h, slot), n);
+    SPINE_FENCE(SPINE_ACQUIRE); /* the data loads before the re-check */
+    s1 = SPINE_LOAD(&c->seq, SPINE_RELAXED);
+    if (s1 != s0) return SPINE_SHM_OVERWRITTEN;
+    info->frame_index = fi;
+    info->slot_index = slot;
+    info->seq = s0;
+    info->data_size = n;
+    info->timestamp_ns = ts;
+    return SPINE_SHM_OK;
+}
+
+/* Copy the newest frame; retries (bounded) while the writer laps the reader. */
+static inline spine_shm_status spine_shm_read_latest(spine_shm_header *h, void *dst, uint64_t cap,
+                                                      spine_shm_frame_info *info, unsigned attempts)
+{
+    spine_shm_status st = SPINE_SHM_EMPTY;
+    while (attempts--) {
+        uint64_t fc = SPINE_LOAD(&h->frame_count, SPINE_ACQUIRE);
+        if (fc == 0) return SPINE_SHM_EMPTY;
+        st = spine_shm_read_frame(h, fc - 1, dst, cap, info);
+        if (st != SPINE_SHM_OVERWRITTEN) return st;
+    }
+    return st;
+}
+
+/*
+ * Sleep until frame_count exceeds `seen` or timeout_ns elapses (negative:
+ * no limit).  Returns the frame count, or -1 with errno EINTR (a signal
+ * arrived; the caller handles it and calls again) or ETIMEDOUT.
+ * Sleeps on a futex on the shared wake counter; the writer wakes it.
+ */
+static inline int64_t spine_shm_wait(spine_shm_header *h, uint64_t seen, int64_t timeout_ns)
+{
+    struct timespec start, now, rel;
+    int64_t left = timeout_ns;
+    uint64_t fc;
+    clock_gettime(CLOCK_MONOTONIC, &start);
+    for (;;) {
+        uint32_t w;
+        long r;
+        SPINE_FETCH_ADD(&h->waiters, 1, SPINE_SEQ_CST);
+        w = SPINE_LOAD(&h->wake_seq, SPINE_SEQ_CST);
+        fc = SPINE_LOAD(&h->frame_count, SPINE_ACQUIRE);
+        if (fc > seen) {
+            SPINE_FETCH_SUB(&h->waiters, 1, SPINE_SEQ_CST);
+            return (int64_t)fc;
+        }
+        if (timeout_ns >= 0) {
+            rel.tv_sec = left / 1000000000;
+            rel.tv_nsec = left % 1000000000;
+        }
+        r = syscall(SYS_futex, (void *)&h->wake_seq, FUTEX_WAIT, w, timeout_ns >= 0 ? &rel : NULL, NULL, 0);
+        SPINE_FETCH_SUB(&h->waiters, 1, SPINE_SEQ_CST);
+        if (r != 0 && errno == EINTR) return -1;
+        fc = SPINE_LOAD(&h->frame_count, SPINE_ACQUIRE);
+        if (fc > seen) return (int64_t)fc;
+        if (timeout_ns >= 0) {
+            clock_gettime(CLOCK_MONOTONIC, &now);
+            left = timeout_ns - ((int64_t)(now.tv_sec - start.tv_sec) * 1000000000 + (now.tv_nsec - start.tv_nsec));
+            if (left <= 0) {
+                errno = ETIMEDOUT;
+                return -1;
+            }
+        }
+    }
+}
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* SPINE_SHM_H */
