@@ -1,0 +1,238 @@
+"""The reading side of the waveform channel: copy consistent frames out of a writer's ring."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from types import TracebackType
+
+import numpy as np
+
+from spine.errors import ShmError, ShmFrameOverwritten, ShmWriterGone
+from spine.shm import _seqlock
+from spine.shm.segment import Geometry, check_layout, normalize_name, open_segment, process_alive
+
+# read_latest gives up after this many laps of the writer round the ring
+_LATEST_ATTEMPTS = 64
+_NEXT_ATTEMPTS = 64
+
+
+@dataclass(frozen=True)
+class Frame:
+    """One consistent frame: `data` holds exactly its `data_size` bytes (a view of the destination buffer).
+
+    `skipped` counts the frames `read_next`/`wait_next` passed over because
+    the writer overwrote them before this reader got to them.
+    """
+
+    frame_index: int
+    slot_index: int
+    sequence_num: int
+    data_size: int
+    timestamp_ns: int
+    data: memoryview
+    skipped: int = 0
+
+
+class FrameView:
+    """A zero-copy, read-only view of a frame inside the segment, checked after use.
+
+    Use as a context manager: leaving the block releases the view and raises
+    ShmFrameOverwritten if the writer touched the slot meanwhile, in which case
+    whatever was computed from `data` must be thrown away.  Do not keep
+    references to `data` (or arrays made from it) past the block.
+    """
+
+    def __init__(self, reader: WaveformReader, info: tuple[int, int, int, int, int, int]) -> None:
+        _, self.frame_index, self.slot_index, self.sequence_num, self.data_size, self.timestamp_ns = info
+        self._reader = reader
+        start, end = reader.geometry.payload_range(self.slot_index, self.data_size)
+        self.data: memoryview = memoryview(reader._map)[start:end].toreadonly()
+
+    def valid(self) -> bool:
+        """Whether the slot still holds this frame, so everything read from `data` so far is consistent."""
+        return _seqlock.check(self._reader._map, self.slot_index, self.sequence_num)
+
+    def __enter__(self) -> FrameView:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        ok = self.valid()
+        self.data.release()
+        if not ok and exc_type is None:
+            raise ShmFrameOverwritten(
+                f"frame {self.frame_index} was overwritten while it was being used in place: discard the result"
+            )
+
+
+class WaveformReader:
+    """Reader of a writer's named ring; never blocks the writer and never returns a torn frame.
+
+    Opening checks the segment's owner, mode and layout (ShmLayoutError says
+    what is wrong).  `read_next` and `wait_next` follow the stream from the
+    frames committed after opening; `read_latest` jumps to the newest.
+    """
+
+    def __init__(self, name: str) -> None:
+        self.name = normalize_name(name)
+        self._map = open_segment(self.name)
+        try:
+            check_layout(self.name, self._map)
+            count, size, self.segment_id, self.created_ns, *_ = _seqlock.header(self._map)
+            self.geometry = Geometry.of(count, size)
+        except BaseException:
+            self._map.close()
+            raise
+        self._next = _seqlock.frame_count(self._map)
+
+    @property
+    def slot_size(self) -> int:
+        """Largest frame, in bytes, of this segment."""
+        return self.geometry.slot_size
+
+    @property
+    def slot_count(self) -> int:
+        """Slots in the writer's ring."""
+        return self.geometry.slot_count
+
+    @property
+    def writer_pid(self) -> int:
+        """Pid of the process holding the writer role (0: none)."""
+        return _seqlock.header(self._map)[4]
+
+    @property
+    def generation(self) -> int:
+        """Writer generation: it grows when a restarted writer takes the segment over."""
+        return _seqlock.header(self._map)[6]
+
+    @property
+    def frame_count(self) -> int:
+        """Frames committed to this segment so far."""
+        return _seqlock.frame_count(self._map)
+
+    def writer_alive(self) -> bool:
+        """Whether the writer process still runs (False after it closed, crashed or was killed)."""
+        _, _, _, _, pid, ticks, _, _ = _seqlock.header(self._map)
+        return process_alive(pid, ticks)
+
+    def _dest(self, out) -> memoryview:
+        if out is None:
+            return memoryview(np.empty(self.geometry.slot_size, dtype=np.uint8))
+        try:
+            view = memoryview(out)
+        except TypeError:
+            raise ShmError(f"cannot read into a {type(out).__name__}: pass a writable buffer or numpy array") from None
+        if view.readonly or not view.c_contiguous:
+            raise ShmError("the destination must be a writable, C-contiguous buffer")
+        return view.cast("B") if view.format != "B" or view.ndim != 1 else view
+
+    def _frame(self, info: tuple[int, int, int, int, int, int], dest: memoryview, skipped: int = 0) -> Frame:
+        _, frame, slot, seq, size, ts = info
+        return Frame(frame, slot, seq, size, ts, dest[:size], skipped)
+
+    def _too_small(self, dest: memoryview, need: int) -> ShmError:
+        return ShmError(f"destination of {dest.nbytes} bytes is smaller than the {need}-byte frame")
+
+    def read_frame(self, frame_index: int, out=None) -> Frame:
+        """Copy frame `frame_index` (into `out` if given).
+
+        Raises ShmFrameOverwritten if the writer has overwritten it (or died
+        while overwriting it), ShmError if it has not been written yet.
+        """
+        dest = self._dest(out)
+        info = _seqlock.read_frame(self._map, dest, frame_index)
+        status = info[0]
+        if status == _seqlock.OK:
+            return self._frame(info, dest)
+        if status == _seqlock.OVERWRITTEN:
+            raise ShmFrameOverwritten(
+                f"frame {frame_index} of {self.name!r} has been overwritten by a newer frame: "
+                "read sooner or give the writer more slots"
+            )
+        if status == _seqlock.BUFFER_SMALL:
+            raise self._too_small(dest, info[4])
+        raise ShmError(f"frame {frame_index} of {self.name!r} has not been written yet")
+
+    def read_latest(self, out=None) -> Frame | None:
+        """Copy the newest frame (into `out` if given); None if nothing has been written yet."""
+        dest = self._dest(out)
+        info = _seqlock.read_latest(self._map, dest, _LATEST_ATTEMPTS)
+        status = info[0]
+        if status == _seqlock.OK:
+            return self._frame(info, dest)
+        if status == _seqlock.EMPTY:
+            return None
+        if status == _seqlock.BUFFER_SMALL:
+            raise self._too_small(dest, info[4])
+        raise ShmError(f"the writer of {self.name!r} lapped this reader {_LATEST_ATTEMPTS} times in a row: "
+                       "give it more slots")
+
+    def read_next(self, out=None) -> Frame | None:
+        """Copy the frame after the last one this reader returned; None if there is none yet.
+
+        If the reader lagged so far that frames were overwritten, it resumes
+        at the oldest frame still in the ring and `Frame.skipped` says how
+        many it missed.
+        """
+        dest = self._dest(out)
+        lag_limit = max(self.geometry.slot_count - 1, 1)
+        skipped = 0
+        for _ in range(_NEXT_ATTEMPTS):
+            count = _seqlock.frame_count(self._map)
+            if self._next >= count:
+                return None
+            start = max(self._next, count - lag_limit)
+            skipped += start - self._next
+            self._next = start
+            info = _seqlock.read_frame(self._map, dest, start)
+            status = info[0]
+            if status == _seqlock.OK:
+                self._next = start + 1
+                return self._frame(info, dest, skipped)
+            if status == _seqlock.BUFFER_SMALL:
+                raise self._too_small(dest, info[4])
+            # overwritten under us: the writer has moved on, look again
+        raise ShmError(f"the writer of {self.name!r} lapped this reader {_NEXT_ATTEMPTS} times in a row: "
+                       "give it more slots")
+
+    def wait_next(self, timeout: float, out=None) -> Frame | None:
+        """Like read_next, but sleep (on a futex, no polling) up to `timeout` seconds for the frame.
+
+        Returns None on timeout; raises ShmWriterGone if no frame is waiting
+        and the writer is not alive.
+        """
+        deadline = time.monotonic() + timeout
+        while True:
+            frame = self.read_next(out)
+            if frame is not None:
+                return frame
+            if not self.writer_alive():
+                raise ShmWriterGone(f"the writer of {self.name!r} is gone (it closed, crashed or was killed)")
+            left = deadline - time.monotonic()
+            if left <= 0 or _seqlock.wait(self._map, self._next, int(left * 1e9)) is None:
+                return None
+
+    def view_latest(self) -> FrameView | None:
+        """A zero-copy view of the newest frame (None if none yet), validated when its `with` block ends."""
+        for _ in range(_LATEST_ATTEMPTS):
+            count = _seqlock.frame_count(self._map)
+            if count == 0:
+                return None
+            info = _seqlock.peek(self._map, count - 1)
+            if info[0] == _seqlock.OK:
+                return FrameView(self, info)
+        raise ShmError(f"the writer of {self.name!r} lapped this reader {_LATEST_ATTEMPTS} times in a row: "
+                       "give it more slots")
+
+    def close(self) -> None:
+        """Unmap the segment (a reader never unlinks it)."""
+        if not self._map.closed:
+            self._map.close()
+
+    def __enter__(self) -> WaveformReader:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.close()
