@@ -1,0 +1,62 @@
+"""The header alone is enough for a C or C++ program to write frames Python reads, and to read Python's."""
+
+from __future__ import annotations
+
+import subprocess
+
+import numpy as np
+import pytest
+
+from shmtest_support import cleanup, compile_tool, pattern_frame, unique_name
+from spine.shm import WaveformReader, WaveformWriter
+
+SLOTS, SIZE, FRAMES = 4, 65536, 50
+
+
+@pytest.fixture(scope="module", params=["c11", "c++20"])
+def tool(request, tmp_path_factory):
+    return compile_tool(tmp_path_factory.mktemp(request.param), cplusplus=request.param == "c++20")
+
+
+@pytest.fixture
+def name():
+    n = unique_name("interop")
+    yield n
+    cleanup(n)
+
+
+def test_python_reads_what_a_c_writer_wrote(tool, name):
+    proc = subprocess.Popen([str(tool), "write", name, str(SLOTS), str(SIZE), str(FRAMES)],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout.readline().strip() == "written"
+        with WaveformReader(name) as reader:
+            assert (reader.slot_count, reader.slot_size) == (SLOTS, SIZE)
+            assert reader.writer_alive()
+            for frame_index in range(FRAMES - SLOTS, FRAMES):
+                out = np.empty(SIZE // 8, dtype=np.uint64)
+                frame = reader.read_frame(frame_index, out)
+                assert frame.timestamp_ns == frame_index
+                np.testing.assert_array_equal(out, pattern_frame(frame_index, SIZE))
+        proc.stdin.write("\n")
+        proc.stdin.close()
+        assert proc.wait(10) == 0
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def test_c_reader_follows_what_python_writes(tool, name):
+    with WaveformWriter(name, SIZE, SLOTS) as writer:
+        reader = subprocess.Popen([str(tool), "read", name, str(FRAMES)], stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE, text=True)
+        try:
+            for frame_index in range(FRAMES):
+                writer.write(pattern_frame(frame_index, SIZE))
+            out, err = reader.communicate(timeout=20)
+        finally:
+            reader.kill()
+            reader.wait()
+    assert reader.returncode == 0, err
+    status, got, skipped = out.split()
+    assert status == "ok" and int(got) + int(skipped) == FRAMES and int(got) >= 1
