@@ -101,9 +101,13 @@ class RecordingSocket:
         return self.socket.send_multipart(msg_parts, flags=flags)
 
 
-@pytest.fixture
-def stalled_dealer() -> Iterator[zmq.Socket]:
-    """A DEALER whose ROUTER peer never reads, with HWMs of 1 and the queue already full."""
+@pytest.fixture(params=["inproc", "ipc"])
+def stalled_dealer(request: pytest.FixtureRequest, tmp_path: Any) -> Iterator[zmq.Socket]:
+    """A DEALER whose ROUTER peer never reads, with HWMs of 1 and the queue already full.
+
+    Over ipc the kernel buffers fill too; the queue counts as full once no room has
+    appeared for 200 ms after an EAGAIN.
+    """
     ctx = zmq.Context()
     router = ctx.socket(zmq.ROUTER)
     dealer = ctx.socket(zmq.DEALER)
@@ -112,15 +116,23 @@ def stalled_dealer() -> Iterator[zmq.Socket]:
             sock.setsockopt(zmq.LINGER, 0)
             sock.setsockopt(zmq.SNDHWM, 1)
             sock.setsockopt(zmq.RCVHWM, 1)
-        endpoint = f"inproc://stalled-{uuid.uuid4()}"
+            sock.setsockopt(zmq.SNDBUF, 4096)
+            sock.setsockopt(zmq.RCVBUF, 4096)
+        if request.param == "inproc":
+            endpoint = f"inproc://stalled-{uuid.uuid4()}"
+        else:
+            endpoint = f"ipc://{tmp_path}/stalled.sock"
         router.bind(endpoint)
         dealer.connect(endpoint)
-        for queued in range(1000):
+        filler = b"f" * 65536
+        deadline = time.monotonic() + 10
+        while True:
+            assert time.monotonic() < deadline, "the queue never filled"
             try:
-                dealer.send(b"filler", zmq.NOBLOCK)
+                dealer.send(filler, zmq.NOBLOCK)
             except zmq.Again:
-                break
-        assert 0 < queued < 1000, "the queue never filled"
+                if not dealer.poll(200, zmq.POLLOUT):
+                    break
         yield dealer
     finally:
         dealer.close(linger=0)
