@@ -121,7 +121,7 @@ def keys_to_bytes(keys: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(keys.astype(">u8")).view(np.uint8).reshape(-1, KEY_BYTES)
 
 
-def keys_from_bytes(raw: np.ndarray | Sequence[bytes]) -> np.ndarray:
+def keys_from_bytes(raw: np.ndarray | bytes | Sequence[bytes]) -> np.ndarray:
     """(n, 2) uint64 keys from an (n, 16) uint8 array, flat bytes, or a sequence of 16-byte strings.
 
     Raises MortonRangeError if any key is not exactly 16 bytes.
@@ -130,6 +130,8 @@ def keys_from_bytes(raw: np.ndarray | Sequence[bytes]) -> np.ndarray:
         if raw.dtype != np.uint8:
             raise MortonRangeError(f"key bytes must be a uint8 array, got {raw.dtype}")
         arr = raw
+    elif isinstance(raw, (bytes, bytearray, memoryview)):
+        arr = np.frombuffer(raw, dtype=np.uint8)
     else:
         items = list(raw)
         bad = next((i for i, item in enumerate(items) if len(item) != KEY_BYTES), None)
