@@ -5,6 +5,9 @@
     python breaker_child.py retry DB COOLDOWN DEADLINE
         call the dependency through breaker 'agent' until one call gets through; print JSON with
         the monotonic start times of the refused attempts and the time the dependency ran
+    python breaker_child.py race  DB GO RELEASE
+        print "ready", wait for file GO, call once through breaker 'agent' (cool-down 0) and print
+        "called" (then hold the call until file RELEASE exists) or "refused"
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ import json
 import sys
 import time
 from dataclasses import replace
+from pathlib import Path
 
 from spine.errors import CircuitOpenError
 from spine.resilience.breaker import Breaker, BreakerSnapshot, BreakerState
@@ -61,6 +65,29 @@ def retry(store: BreakerStore, cooldown: float, deadline_s: float) -> None:
     print(json.dumps({"calls": calls, "refusals": refusals, "state": breaker.state.value}), flush=True)
 
 
+def wait_for_file(path: Path, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not path.exists():
+        if time.monotonic() > deadline:
+            raise SystemExit(f"timed out waiting for {path}")
+        time.sleep(0.002)
+
+
+def race(store: BreakerStore, go: Path, release: Path) -> None:
+    breaker = CircuitBreaker("agent", cooldown=0.0, trial_timeout=60.0, store=store)
+
+    def dependency() -> None:
+        print("called", flush=True)
+        wait_for_file(release)
+
+    print("ready", flush=True)
+    wait_for_file(go)
+    try:
+        breaker.call(dependency)
+    except CircuitOpenError:
+        print("refused", flush=True)
+
+
 def main() -> None:
     mode, db = sys.argv[1], sys.argv[2]
     store = BreakerStore(db)
@@ -70,6 +97,8 @@ def main() -> None:
         trip(store, float(sys.argv[3]))
     elif mode == "retry":
         retry(store, float(sys.argv[3]), float(sys.argv[4]))
+    elif mode == "race":
+        race(store, Path(sys.argv[3]), Path(sys.argv[4]))
     else:
         raise SystemExit(f"unknown mode {mode!r}")
 

@@ -15,6 +15,7 @@ import pytest
 
 from spine.resilience.breaker import BreakerConfig, BreakerState
 from spine.resilience.breaker_store import DB_FILENAME, BreakerStore
+from spine.resilience.guard import CircuitBreaker
 
 CHILD = Path(__file__).with_name("breaker_child.py")
 Spawn = Callable[..., subprocess.Popen[str]]
@@ -103,3 +104,27 @@ def test_a_process_restarted_during_the_cooldown_fails_fast_and_calls_only_after
     assert len(report["calls"]) == 1
     assert report["calls"][0] >= opened_mono + cooldown
     assert report["state"] == "closed"
+
+
+def test_processes_racing_for_a_half_open_breaker_make_exactly_one_trial_call(
+        spawn: Spawn, state_dir: Path, tmp_path: Path) -> None:
+    path = state_dir / DB_FILENAME
+    with BreakerStore(path) as store:
+        breaker = CircuitBreaker("agent", failure_threshold=1, cooldown=0.0, store=store)
+        with pytest.raises(ConnectionError):
+            with breaker:
+                raise ConnectionError("down")
+        assert store.load("agent", breaker.config).state is BreakerState.OPEN
+    go, release = tmp_path / "go", tmp_path / "release"
+    racers = [spawn("race", str(path), str(go), str(release)) for _ in range(6)]
+    for racer in racers:
+        assert racer.stdout is not None and racer.stdout.readline().strip() == "ready"
+    go.touch()
+    outcomes = [racer.stdout.readline().strip() for racer in racers]  # type: ignore[union-attr]
+    release.touch()
+    for racer in racers:
+        _, err = racer.communicate(timeout=30)
+        assert racer.returncode == 0, err
+    assert sorted(outcomes) == ["called"] + ["refused"] * 5
+    with BreakerStore(path) as store:
+        assert store.load("agent", BreakerConfig()).state is BreakerState.CLOSED
