@@ -170,7 +170,8 @@ class CircuitBreaker:
         retry_at = self._clock.utc_now() + timedelta(seconds=retry_after)
         when = f"{retry_at.isoformat(timespec='milliseconds')} (in {retry_after:.1f} s)"
         if snap.state is BreakerState.HALF_OPEN:
-            detail = f"a trial call is in progress; if it fails or never reports, next trial at {when}"
+            detail = (f"a trial call is in progress: its success closes the breaker, its failure reopens it; "
+                      f"if it never reports, the next trial is allowed at {when}")
         else:
             detail = (f"after {snap.consecutive_failures} consecutive failures"
                       f" (last: {snap.last_failure}); next trial allowed at {when}")
