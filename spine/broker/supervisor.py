@@ -746,7 +746,10 @@ def _signal_group(process: subprocess.Popen[bytes], sig: signal.Signals) -> None
     if process.returncode is not None:
         return
     try:
-        os.killpg(process.pid, sig)
+        if os.getpgid(process.pid) == process.pid:
+            os.killpg(process.pid, sig)  # the component and whatever it spawned
+        else:
+            os.kill(process.pid, sig)  # it left the group we gave it
     except ProcessLookupError:
         pass
 

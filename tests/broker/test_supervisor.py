@@ -633,3 +633,24 @@ def test_standalone_supervisor_reports_a_bad_config(tmp_path: Path) -> None:
 
     config = write(tmp_path, "[[component]]\nname = 'x'\n")
     assert main([str(config)]) == 2
+
+
+def test_signals_reach_what_a_component_spawned(
+    supervisors: Callable[..., Supervisor], tmp_path: Path
+) -> None:
+    helper_pid_file = tmp_path / "helper.pid"
+    code = textwrap.dedent(
+        f"""
+        import subprocess, sys, time
+        helper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(3600)"])
+        open({str(helper_pid_file)!r}, "w").write(str(helper.pid))
+        time.sleep(3600)
+        """
+    )
+    sup = supervisors(python_spec("parent", code))
+    sup.start(time.monotonic())
+    wait_for(lambda: helper_pid_file.exists() and helper_pid_file.read_text() != "")
+    helper = int(helper_pid_file.read_text())
+    sup.close()
+    # Killed with its parent's process group; at most a zombie awaiting init.
+    wait_for(lambda: process_state(helper) in (None, "Z"))
