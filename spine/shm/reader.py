@@ -15,6 +15,8 @@ from spine.shm.segment import Geometry, check_layout, normalize_name, open_segme
 # read_latest gives up after this many laps of the writer round the ring
 _LATEST_ATTEMPTS = 64
 _NEXT_ATTEMPTS = 64
+# wait_next checks that the writer lives after sleeping this long (seconds) without a frame
+LIVENESS_INTERVAL = 0.25
 
 
 @dataclass(frozen=True)
@@ -199,18 +201,23 @@ class WaveformReader:
     def wait_next(self, timeout: float, out=None) -> Frame | None:
         """Like read_next, but sleep (on a futex, no polling) up to `timeout` seconds for the frame.
 
-        Returns None on timeout; raises ShmWriterGone if no frame is waiting
-        and the writer is not alive.
+        Returns None on timeout.  Raises ShmWriterGone if the writer is found
+        dead: liveness is checked only after sleeping without a frame (at
+        most LIVENESS_INTERVAL at a time), never on the way to a frame.
         """
         deadline = time.monotonic() + timeout
         while True:
             frame = self.read_next(out)
             if frame is not None:
                 return frame
+            left = deadline - time.monotonic()
+            if left > 0:
+                slice_ns = int(min(left, LIVENESS_INTERVAL) * 1e9)
+                if _seqlock.wait(self._map, self._next, slice_ns) is not None:
+                    continue
             if not self.writer_alive():
                 raise ShmWriterGone(f"the writer of {self.name!r} is gone (it closed, crashed or was killed)")
-            left = deadline - time.monotonic()
-            if left <= 0 or _seqlock.wait(self._map, self._next, int(left * 1e9)) is None:
+            if deadline - time.monotonic() <= 0:
                 return None
 
     def view_latest(self) -> FrameView | None:
