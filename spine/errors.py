@@ -112,3 +112,7 @@ class MortonRangeError(ProtocolError, ValueError):
 
 class SparseWaveformError(ProtocolError):
     """A SparseWaveform is malformed: array lengths differ, a key is not 16 bytes, or a node is off the grid."""
+
+
+class CommandUnavailable(SpineError):
+    """A ``spine`` subcommand cannot run: the module implementing it is not installed."""
