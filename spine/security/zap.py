@@ -76,8 +76,7 @@ class ZapHandler:
                                        f"(pinned to {entry.source})")
             return self._reply(request_id, b"400", b"denied", b"")
         self.stats.allowed += 1
-        log.info("authenticated %s (%s) from %s; an earlier connection of %s, if any, is "
-                 "replaced", entry.name, entry.kind_name(), addr or "ipc", entry.name)
+        log.info("authenticated %s (%s) from %s", entry.name, entry.kind_name(), addr or "ipc")
         return self._reply(request_id, b"200", b"OK", entry.name.encode("utf-8"))
 
     def _deny(self, key: str, address: str, why: str) -> None:

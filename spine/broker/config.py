@@ -1,0 +1,77 @@
+"""The broker's configuration: built-in defaults, a TOML file, environment and flags."""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+
+from spine import paths
+from spine.endpoints import Endpoints
+from spine.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class BrokerConfig:
+    """Everything the broker needs to start. Every field has a working default."""
+
+    keys_dir: Path = field(default_factory=paths.keys_dir)
+    runtime_dir: Path = field(default_factory=paths.runtime_dir)
+    state_dir: Path = field(default_factory=paths.state_dir)
+    name: str = "broker"                  # the broker's own identity in keys_dir
+    tcp_host: str | None = None           # also listen on TCP when set
+    tcp_port: int = 5555                  # control; data, events, pairing follow
+    hwm: int = 10_000                     # SNDHWM and RCVHWM on every socket
+    control_max_bytes: int = 64 * 1024    # MAXMSGSIZE of the control plane
+    data_max_bytes: int = 64 * 1024 * 1024  # MAXMSGSIZE of the data plane
+    data_batch: int = 256                 # data messages served per loop turn at most
+    whitelist_poll_s: float = 0.25        # how often whitelist.txt is checked for edits
+    degrade_after_s: float = 3.0
+    dead_after_s: float = 10.0
+    pairing_window_s: float = 300.0
+    components_file: Path | None = None   # components to supervise (TOML)
+
+    def ipc_endpoints(self) -> Endpoints:
+        """The ipc endpoints in the runtime directory."""
+        return Endpoints.ipc(self.runtime_dir)
+
+    def tcp_endpoints(self) -> Endpoints | None:
+        """The TCP endpoints, when TCP is enabled."""
+        return Endpoints.tcp(self.tcp_host, self.tcp_port) if self.tcp_host else None
+
+    def with_overrides(self, **overrides) -> "BrokerConfig":
+        """A copy with the given fields replaced (None values are ignored)."""
+        return replace(self, **{k: v for k, v in overrides.items() if v is not None})
+
+
+_PATH_FIELDS = {"keys_dir", "runtime_dir", "state_dir", "components_file"}
+
+
+def load(path: Path | None, **overrides) -> BrokerConfig:
+    """Defaults, then the TOML file at ``path`` (``[broker]`` table), then ``overrides``."""
+    config = BrokerConfig()
+    if path is not None:
+        try:
+            with open(path, "rb") as fh:
+                data = tomllib.load(fh)
+        except OSError as exc:
+            raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
+        table = data.get("broker", {})
+        known = {f.name: f for f in fields(BrokerConfig)}
+        unknown = sorted(set(table) - set(known))
+        if unknown:
+            raise ConfigError(f"{path}: unknown [broker] keys {', '.join(unknown)}; "
+                              f"known keys are {', '.join(sorted(known))}")
+        values = {}
+        for key, value in table.items():
+            if key in _PATH_FIELDS:
+                value = (Path(path).parent / value) if not Path(value).is_absolute() else Path(value)
+            elif not isinstance(value, type(getattr(config, key))) and getattr(config, key) is not None:
+                if not (isinstance(value, int) and isinstance(getattr(config, key), float)):
+                    raise ConfigError(f"{path}: [broker] {key} must be "
+                                      f"{type(getattr(config, key)).__name__}, got {value!r}")
+            values[key] = value
+        config = replace(config, **values)
+    return config.with_overrides(**overrides)

@@ -1,0 +1,561 @@
+"""The broker: one loop that owns every socket and serves the control plane first.
+
+Each turn drains the control socket, answers ZAP requests, then serves a bounded batch of
+data messages, looking at the control socket again before each one, so a waiting control
+message never queues behind the data backlog (CTL-01). Then it runs what is due: the
+watchdog, whitelist reloads, the supervisor, sd_notify. The poll timeout is the time to
+the next deadline; nothing sleeps.
+
+The broker reads only the 84-byte routing header and forwards the payload frame untouched
+(zero-copy). The sender name it stamps comes from the CURVE key (ZAP User-Id), never from
+what a peer wrote into its header.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import logging
+import os
+import socket
+import time
+import uuid
+from collections import deque
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import zmq
+
+from spine.broker.config import BrokerConfig
+from spine.broker.notify import SystemdNotify
+from spine.broker.routing import RoutingTable
+from spine.broker.watchdog import Liveness, Watchdog
+from spine.endpoints import Endpoints
+from spine.errors import ConfigError, SpineError
+from spine.protocol import neural_spike_pb2 as pb
+from spine.protocol.envelope import now_ms
+from spine.protocol.framing import (BROKER, HEADER_SIZE, FORMAT_VERSION, Flag, Kind, MsgClass,
+                                    NAME_SIZE, pack_header)
+from spine.security import keys as keyfiles
+from spine.security.whitelist import Whitelist
+from spine.security.zap import DOMAIN_MAIN, ZAP_ENDPOINT, ZapHandler
+from spine.sockets import curve_server, tune
+
+log = logging.getLogger("spine.broker")
+
+CONTROL, DATA = "control", "data"
+HEARTBEAT_SUFFIX = b"/hb"
+PARK_RETRY_S = 0.001
+LOG_FIRST_DROPS = 10        # per reason, then one line every LOG_EVERY_DROPS
+LOG_EVERY_DROPS = 1000
+_K_SEND, _K_REQUEST, _K_REPLY, _K_ERROR = Kind.SEND, Kind.REQUEST, Kind.REPLY, Kind.ERROR
+_K_PUBLISH, _K_BROKER, _K_HEARTBEAT = Kind.PUBLISH, Kind.BROKER, Kind.HEARTBEAT
+_STAMP = [bytes([i | Flag.STAMPED]) for i in range(256)]
+
+
+@dataclass
+class PlaneCounters:
+    """Messages in, out and dropped (by reason) on one plane."""
+
+    received: int = 0
+    forwarded: int = 0
+    dropped: dict[str, int] = field(default_factory=dict)
+
+    def as_dict(self) -> dict:
+        """A JSON-ready copy."""
+        return {"in": self.received, "out": self.forwarded, "dropped": dict(self.dropped)}
+
+
+@dataclass
+class PeerStatus:
+    """The last StatusReport of a component, for ``spine status``."""
+
+    pid: int = 0
+    cpu_percent: float = 0.0
+    memory_rss_bytes: int = 0
+    state: str = ""
+    uptime_s: float = 0.0
+
+
+class Broker:
+    """The spine broker. ``start()`` binds, ``serve_forever()`` runs, ``close()`` cleans up.
+
+    ``request_stop()`` may be called from a signal handler or another thread.
+    """
+
+    def __init__(self, config: BrokerConfig, *, notify: SystemdNotify | None = None) -> None:
+        self.config = config
+        self.notify = notify or SystemdNotify()
+        self.counters = {CONTROL: PlaneCounters(), DATA: PlaneCounters()}
+        self.routes = RoutingTable((CONTROL, DATA))
+        self.watchdog = Watchdog(config.degrade_after_s, config.dead_after_s)
+        self.peer_status: dict[str, PeerStatus] = {}
+        self.started_at = time.monotonic()
+        self.instance_id = uuid.uuid4().hex[:16]  # changes on every start: components see restarts
+        self._stopping = False
+        self._ctx: zmq.Context | None = None
+        self._sockets: list[zmq.Socket] = []
+        self._parked: deque[tuple[bytes, list, bytes, bytes]] = deque()
+        self._pad: dict[str, bytes] = {}
+        self._names: dict[str, bytes] = {}
+        self._admitted: set[str] = set()
+        self._kinds: dict[str, int] = {}
+        self._lock_fd: int | None = None
+        self._wake_r, self._wake_w = socket.socketpair()
+        self._wake_r.setblocking(False)
+        self._wake_w.setblocking(False)
+        self._next_whitelist_check = 0.0
+        self._next_status_line = 0.0
+        self._reload_requested = False
+        self.supervisor = None
+        self.endpoints: list[Endpoints] = []
+
+    # ---------------------------------------------------------------- lifecycle
+
+    @property
+    def wakeup_fd(self) -> int:
+        """A socket fd to pass to ``signal.set_wakeup_fd`` so signals wake the loop at once."""
+        return self._wake_w.fileno()
+
+    def request_stop(self) -> None:
+        """Ask the loop to finish its turn and return (safe from signal handlers)."""
+        self._stopping = True
+        try:
+            self._wake_w.send(b"s")
+        except (BlockingIOError, OSError):
+            pass
+
+    def request_reload(self) -> None:
+        """Ask the loop to re-read the whitelist and tell systemd (SIGHUP)."""
+        self._reload_requested = True
+        try:
+            self._wake_w.send(b"r")
+        except (BlockingIOError, OSError):
+            pass
+
+    def start(self) -> None:
+        """Load keys and whitelist, take the runtime-directory lock, bind every socket."""
+        cfg = self.config
+        cfg.runtime_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        self._take_lock(cfg.runtime_dir)
+        self.keys = keyfiles.load_or_create(cfg.keys_dir, cfg.name)
+        self.whitelist = Whitelist(cfg.keys_dir)
+        self._apply_whitelist()
+        self.zap = ZapHandler(self.whitelist)
+        ctx = self._ctx = zmq.Context()
+        self._zap_sock = self._socket(zmq.REP, max_bytes=None)
+        self._zap_sock.bind(ZAP_ENDPOINT)
+        self._ctl = self._router(cfg.control_max_bytes)
+        self._data = self._router(cfg.data_max_bytes)
+        self._pub = curve_server(tune(ctx.socket(zmq.PUB), hwm=cfg.hwm), self.keys, DOMAIN_MAIN)
+        self._sockets.append(self._pub)
+        self.endpoints = [cfg.ipc_endpoints()]
+        if cfg.tcp_endpoints():
+            self.endpoints.append(cfg.tcp_endpoints())
+        for eps in self.endpoints:
+            for path in eps.ipc_paths():
+                path.unlink(missing_ok=True)  # stale file of a crashed broker; we hold the lock
+            try:
+                self._ctl.bind(eps.control)
+                self._data.bind(eps.data)
+                self._pub.bind(eps.events)
+            except zmq.ZMQError as exc:
+                raise ConfigError(f"cannot bind {eps}: {exc}") from None
+        if cfg.components_file:
+            from spine.broker.supervisor import Supervisor, load_config
+            self.supervisor = Supervisor.from_config(load_config(cfg.components_file))
+            for event in self.supervisor.start(time.monotonic()):
+                self._supervisor_event(event)
+        log.info("broker %s ready: public key %s; control %s; data %s; events %s; whitelist %d "
+                 "entries in %s", cfg.name, self.keys.public.decode(),
+                 " ".join(e.control for e in self.endpoints), " ".join(e.data for e in self.endpoints),
+                 " ".join(e.events for e in self.endpoints), len(self._admitted), self.whitelist.path)
+        self.notify.ready(self._status_line())
+
+    def _router(self, max_bytes: int) -> zmq.Socket:
+        sock = self._socket(zmq.ROUTER, max_bytes=max_bytes)
+        sock.setsockopt(zmq.ROUTER_MANDATORY, 1)
+        sock.setsockopt(zmq.ROUTER_HANDOVER, 1)
+        return curve_server(sock, self.keys, DOMAIN_MAIN)
+
+    def _socket(self, kind: int, *, max_bytes: int | None) -> zmq.Socket:
+        sock = tune(self._ctx.socket(kind), hwm=self.config.hwm, max_bytes=max_bytes)
+        self._sockets.append(sock)
+        return sock
+
+    def _take_lock(self, runtime_dir: Path) -> None:
+        path = runtime_dir / "broker.lock"
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise ConfigError(f"another broker is running on {runtime_dir} (it holds {path}); "
+                              "stop it or use another --runtime-dir") from None
+        self._lock_fd = fd
+
+    def close(self) -> None:
+        """Stop supervised children, close every socket (LINGER 0), end the context, unlock."""
+        self.notify.stopping()
+        if self.supervisor is not None:
+            self.supervisor.close()
+        for sock in self._sockets:
+            sock.close(linger=0)
+        self._sockets.clear()
+        if self._ctx is not None:
+            self._ctx.term()
+            self._ctx = None
+        for eps in self.endpoints:
+            for path in eps.ipc_paths():
+                path.unlink(missing_ok=True)
+        if self._lock_fd is not None:
+            (self.config.runtime_dir / "broker.lock").unlink(missing_ok=True)
+            os.close(self._lock_fd)
+            self._lock_fd = None
+        self._wake_r.close()
+        self._wake_w.close()
+        self.notify.close()
+        log.info("broker stopped")
+
+    # ---------------------------------------------------------------- the loop
+
+    def serve_forever(self) -> None:
+        """Run the loop until ``request_stop()``."""
+        poller = zmq.Poller()
+        poller.register(self._ctl, zmq.POLLIN)
+        poller.register(self._zap_sock, zmq.POLLIN)
+        poller.register(self._data, zmq.POLLIN)
+        poller.register(self._wake_r, zmq.POLLIN)
+        while not self._stopping:
+            now = time.monotonic()
+            timeout = self._next_deadline(now) - now
+            if self._parked:
+                timeout = min(timeout, PARK_RETRY_S)
+            poller.poll(max(0, int(timeout * 1000 + 0.999)))
+            self._turn()
+
+    def _turn(self) -> None:
+        self._drain_control()
+        self._drain_zap()
+        if self._parked:
+            self._flush_parked()
+        if not self._parked:
+            self._serve_data(self.config.data_batch)
+        self._run_due(time.monotonic())
+
+    def _drain_control(self) -> None:
+        ctl = self._ctl
+        handle = self._handle
+        while True:
+            try:
+                frames = ctl.recv_multipart(zmq.NOBLOCK, copy=False)
+            except zmq.Again:
+                return
+            handle(frames, CONTROL, ctl)
+
+    def _serve_data(self, batch: int) -> None:
+        data, ctl = self._data, self._ctl
+        handle = self._handle
+        for _ in range(batch):
+            if ctl.getsockopt(zmq.EVENTS) & zmq.POLLIN:
+                self._drain_control()
+            try:
+                frames = data.recv_multipart(zmq.NOBLOCK, copy=False)
+            except zmq.Again:
+                return
+            handle(frames, DATA, data)
+            if self._parked:
+                return
+
+    def _drain_zap(self) -> None:
+        while True:
+            try:
+                frames = self._zap_sock.recv_multipart(zmq.NOBLOCK)
+            except zmq.Again:
+                return
+            reply = self.zap.handle(frames)
+            if reply is None:  # REP must answer something to stay usable
+                reply = [b"1.0", frames[1] if len(frames) > 1 else b"", b"500", b"malformed",
+                         b"", b""]
+            self._zap_sock.send_multipart(reply)
+
+    # ---------------------------------------------------------------- one message
+
+    def _handle(self, frames: list, plane: str, sock: zmq.Socket) -> None:
+        counters = self.counters[plane]
+        counters.received += 1
+        if len(frames) != 3:
+            return self._drop(plane, "frame_count", frames[0].bytes,
+                              f"{len(frames)} frames, expected routing id, header, payload")
+        rid_frame, header_frame, payload = frames
+        rid = rid_frame.bytes
+        header = header_frame.bytes
+        try:
+            user = header_frame.get("User-Id")
+        except zmq.ZMQError:
+            return self._drop(plane, "unauthenticated", rid, "no User-Id on message")
+        if len(header) != HEADER_SIZE or header[0] != FORMAT_VERSION:
+            return self._drop(plane, "bad_header", rid,
+                              f"header of {len(header)} bytes, version {header[0] if header else '-'}")
+        kind = header[2]
+        if self._names.get(user) != rid or rid not in self.routes.present(plane):
+            if not self._admit(plane, rid, user, kind, header, payload):
+                return
+        if kind == _K_BROKER:
+            return self._admin(plane, sock, rid, user, header, payload)
+        if kind == _K_HEARTBEAT:
+            return self._heartbeat(sock, rid, user, header, payload)
+        if kind > _K_HEARTBEAT:
+            return self._drop(plane, "bad_kind", rid, f"message kind {kind}")
+        stamped = header[:3] + _STAMP[header[3]] + header[4:20] + self._pad[user] + header[52:]
+        recipient = header[52:].rstrip(b"\0")
+        if kind == _K_PUBLISH:
+            self._pub.send_multipart([recipient, stamped, payload], copy=False)
+            counters.forwarded += 1
+            return
+        dest = self.routes.resolve(plane, recipient)
+        if dest is None:
+            return self._refuse(plane, sock, rid, user, header, "unknown_recipient",
+                                f"no component {recipient.decode('utf-8', 'replace')!r} is "
+                                f"connected on the {plane} plane")
+        try:
+            sock.send_multipart([dest, stamped, payload], zmq.NOBLOCK, copy=False)
+        except zmq.Again:
+            if plane == DATA:
+                self._parked.append((dest, [stamped, payload], rid, header))
+                return
+            return self._refuse(plane, sock, rid, user, header, "recipient_busy",
+                                f"{recipient.decode('utf-8', 'replace')!r} is not reading its "
+                                "control queue")
+        except zmq.ZMQError as exc:
+            if exc.errno != zmq.EHOSTUNREACH:
+                raise
+            self.routes.leave(dest)
+            return self._refuse(plane, sock, rid, user, header, "unreachable",
+                                f"{recipient.decode('utf-8', 'replace')!r} has disconnected")
+        counters.forwarded += 1
+
+    def _admit(self, plane: str, rid: bytes, user: str, kind: int, header: bytes,
+               payload) -> bool:
+        """Slow path for a routing id not yet known on this plane, or not equal to its key's name."""
+        if user not in self._admitted:
+            self._drop(plane, "not_whitelisted", rid, f"{user!r} is no longer whitelisted")
+            return False
+        name = user.encode()
+        if rid == name + HEARTBEAT_SUFFIX and kind == _K_HEARTBEAT:
+            return True
+        if rid != name:
+            self._drop(plane, "spoofed_identity", rid,
+                       f"SECURITY: key of {user!r} used routing id {rid!r}")
+            return False
+        self.routes.join(plane, rid, user, self._kinds.get(user, 0))
+        return True
+
+    def _drop(self, plane: str, reason: str, rid: bytes, detail: str) -> None:
+        dropped = self.counters[plane].dropped
+        n = dropped[reason] = dropped.get(reason, 0) + 1
+        if n <= LOG_FIRST_DROPS or n % LOG_EVERY_DROPS == 0:
+            log.warning("dropped %s message from %r: %s: %s (%d so far)",
+                        plane, rid, reason, detail, n)
+
+    def _refuse(self, plane: str, sock: zmq.Socket, rid: bytes, user: str, header: bytes,
+                reason: str, text: str) -> None:
+        """Drop a message and tell its sender why, with the request id it sent."""
+        self._drop(plane, reason, rid, text)
+        if header[2] in (_K_REPLY, _K_ERROR):
+            return  # never answer an answer: two peers could ping-pong errors forever
+        self._reply(sock, rid, user, header, Kind.ERROR, pb.NeuralSpike(text_data=f"{reason}: {text}"))
+
+    def _reply(self, sock: zmq.Socket, rid: bytes, user: str, header: bytes, kind: Kind,
+               spike: pb.NeuralSpike) -> None:
+        request_id = header[4:20]
+        spike.request_id = str(uuid.UUID(bytes=request_id))
+        spike.timestamp = now_ms()
+        reply_header = pack_header(kind, user, request_id, msg_class=MsgClass(header[1])
+                                   if header[1] <= MsgClass.TELEMETRY else MsgClass.CONTROL,
+                                   sender=BROKER, flags=Flag.STAMPED)
+        try:
+            sock.send_multipart([rid, reply_header, spike.SerializeToString()], zmq.NOBLOCK)
+        except zmq.ZMQError as exc:
+            log.info("could not answer %r: %s", rid, exc)
+
+    def _flush_parked(self) -> None:
+        data = self._data
+        while self._parked:
+            dest, parts, rid, header = self._parked[0]
+            try:
+                data.send_multipart([dest, *parts], zmq.NOBLOCK, copy=False)
+            except zmq.Again:
+                return
+            except zmq.ZMQError as exc:
+                if exc.errno != zmq.EHOSTUNREACH:
+                    raise
+                self._parked.popleft()
+                self.routes.leave(dest)
+                self._refuse(DATA, data, rid, rid.decode("utf-8", "replace"), header,
+                             "unreachable", f"{dest!r} has disconnected")
+                continue
+            self._parked.popleft()
+            self.counters[DATA].forwarded += 1
+
+    # ---------------------------------------------------------------- the broker's own messages
+
+    def _admin(self, plane: str, sock: zmq.Socket, rid: bytes, user: str, header: bytes,
+               payload) -> None:
+        spike = pb.NeuralSpike()
+        try:
+            spike.ParseFromString(payload.bytes)
+        except Exception:  # protobuf raises DecodeError and, for some inputs, others
+            return self._drop(plane, "bad_payload", rid, "admin message is not a NeuralSpike")
+        command = spike.command_req.command if spike.HasField("command_req") else ""
+        if command == "hello" and self.routes.peers.get(rid) and plane in self.routes.peers[rid].planes \
+                and self.counters[plane].received > 1:
+            log.warning("%s said hello again on the %s plane: a new connection replaces the "
+                        "earlier one (one identity, one connection)", user, plane)
+        if command in ("hello", "ping"):
+            answer = pb.NeuralSpike(text_data=f"{command} {user} {plane}")
+        elif command == "status":
+            answer = pb.NeuralSpike(rich_payload=pb.RichPayload(
+                mime_type="application/json", data=json.dumps(self.status()).encode()))
+        elif command == "shutdown" and self._kinds.get(user) == pb.CLI_CONTROLLER:
+            log.warning("shutdown requested by %s", user)
+            self.request_stop()
+            answer = pb.NeuralSpike(text_data="shutting down")
+        else:
+            return self._refuse(plane, sock, rid, user, header, "bad_command",
+                                f"the broker does not accept {command!r} from {user!r}")
+        self.counters[plane].forwarded += 1
+        self._reply(sock, rid, user, header, Kind.REPLY, answer)
+
+    def _heartbeat(self, sock: zmq.Socket, rid: bytes, user: str, header: bytes, payload) -> None:
+        now = time.monotonic()
+        transition = self.watchdog.heard_from(user, now)
+        if transition is not None:
+            self._liveness_changed(transition)
+        spike = pb.NeuralSpike()
+        try:
+            spike.ParseFromString(payload.bytes)
+        except Exception:
+            spike.Clear()
+        if spike.HasField("status"):
+            report = spike.status
+            self.peer_status[user] = PeerStatus(
+                report.pid, report.cpu_percent, report.memory_rss_bytes,
+                pb.StatusReport.State.Name(report.state) if report.state in
+                pb.StatusReport.State.values() else str(report.state), report.uptime_s)
+        self._reply(sock, rid, user, header, Kind.HEARTBEAT, pb.NeuralSpike(text_data=f"alive {self.instance_id}"))
+
+    def _liveness_changed(self, transition) -> None:
+        log.warning("%s is now %s (silent %.1f s)", transition.name, transition.new.value,
+                    transition.at - transition.last_seen)
+        self.routes.set_degraded(transition.name, transition.new is not Liveness.ALIVE)
+        self.publish_event("watchdog", pb.NeuralSpike(text_data=json.dumps(
+            {"name": transition.name, "from": transition.old.value, "to": transition.new.value})))
+        if transition.new is Liveness.DEAD and self.supervisor is not None:
+            for event in self.supervisor.declare_dead(transition.name, transition.at):
+                self._supervisor_event(event)
+
+    def _supervisor_event(self, event) -> None:
+        from spine.broker.supervisor import EventKind
+        (log.error if event.alert else log.info)("supervisor: %s", event)
+        if event.kind is EventKind.STARTED:
+            self.watchdog.expect(event.name, event.at)
+        self.publish_event("supervisor", pb.NeuralSpike(text_data=str(event)))
+
+    def publish_event(self, topic: str, spike: pb.NeuralSpike) -> None:
+        """Broadcast a broker event (e.g. a liveness change) on the event socket."""
+        spike.request_id = str(uuid.uuid4())
+        spike.timestamp = now_ms()
+        header = pack_header(Kind.PUBLISH, topic, uuid.UUID(spike.request_id).bytes,
+                             msg_class=MsgClass.TELEMETRY, sender=BROKER, flags=Flag.STAMPED)
+        self._pub.send_multipart([topic.encode(), header, spike.SerializeToString()])
+
+    # ---------------------------------------------------------------- what is due
+
+    def _next_deadline(self, now: float) -> float:
+        deadlines = [self._next_whitelist_check, now + 0.5]
+        for candidate in (self.watchdog.next_deadline(now), self.notify.next_watchdog_deadline(now),
+                          self.supervisor.next_deadline(now) if self.supervisor else None):
+            if candidate is not None:
+                deadlines.append(candidate)
+        return min(deadlines)
+
+    def _run_due(self, now: float) -> None:
+        if self._stopping:
+            return
+        self._drain_wakeups()
+        if self._reload_requested:
+            self._reload_requested = False
+            self.notify.reloading()
+            self.whitelist.refresh(force=True)
+            self._apply_whitelist()
+            self.notify.ready(self._status_line())
+        if now >= self._next_whitelist_check:
+            self._next_whitelist_check = now + self.config.whitelist_poll_s
+            if self.whitelist.refresh():
+                self._apply_whitelist()
+        for transition in self.watchdog.check(now):
+            self._liveness_changed(transition)
+        if self.supervisor is not None:
+            for event in self.supervisor.poll(now):
+                self._supervisor_event(event)
+        if self.notify.watchdog_due(now):
+            self.notify.ping(now)
+        if now >= self._next_status_line:
+            self._next_status_line = now + 5.0
+            self.notify.status(self._status_line())
+
+    def _drain_wakeups(self) -> None:
+        try:
+            while self._wake_r.recv(64):
+                pass
+        except (BlockingIOError, OSError):
+            pass
+
+    def _apply_whitelist(self) -> None:
+        if self.whitelist.reload_error:
+            log.error("whitelist edit ignored, previous entries stay in force: %s",
+                      self.whitelist.reload_error)
+        entries = self.whitelist.entries
+        admitted = {e.name for e in entries}
+        for gone in self._admitted - admitted:
+            log.warning("%s removed from the whitelist: its messages are refused from now on", gone)
+            self.routes.leave(gone.encode())
+        self._admitted = admitted
+        self._kinds = {e.name: e.kind for e in entries}
+        self._names = {e.name: e.name.encode() for e in entries}
+        self._pad = {e.name: e.name.encode().ljust(NAME_SIZE, b"\0") for e in entries}
+        self._pad[BROKER] = BROKER.encode().ljust(NAME_SIZE, b"\0")
+
+    def _status_line(self) -> str:
+        c, d = self.counters[CONTROL], self.counters[DATA]
+        return (f"{len(self.routes.peers)} components; control {c.received} in/{c.forwarded} out; "
+                f"data {d.received} in/{d.forwarded} out; "
+                f"{sum(self.zap.stats.denied.values()) if hasattr(self, 'zap') else 0} denied")
+
+    def status(self) -> dict:
+        """Counters, components and authentication figures, as ``spine status`` shows them."""
+        now = time.monotonic()
+        components = []
+        liveness = {r.name: r for r in self.watchdog.snapshot(now)}
+        for rid, peer in sorted(self.routes.peers.items()):
+            record = liveness.get(peer.name)
+            st = self.peer_status.get(peer.name, PeerStatus())
+            components.append({
+                "name": peer.name, "kind": pb.ComponentID.Name(peer.kind)
+                if peer.kind in pb.ComponentID.values() else str(peer.kind),
+                "state": record.state.value if record else "connected",
+                "last_seen_s": round(record.silent_for, 3) if record else None,
+                "pid": st.pid, "cpu_percent": st.cpu_percent, "memory_rss_bytes": st.memory_rss_bytes,
+                "reported_state": st.state, "planes": sorted(peer.planes)})
+        return {
+            "broker": self.config.name, "public_key": self.keys.public.decode(),
+            "uptime_s": round(now - self.started_at, 3),
+            "planes": {p: c.as_dict() for p, c in self.counters.items()},
+            "auth": {"allowed": self.zap.stats.allowed, "denied": dict(self.zap.stats.denied),
+                     "last_denied": [list(x) for x in self.zap.stats.last_denied]},
+            "whitelist": {"entries": len(self._admitted), "path": str(self.whitelist.path),
+                          "reload_error": self.whitelist.reload_error},
+            "components": components,
+            "parked": len(self._parked),
+        }
