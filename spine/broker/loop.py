@@ -98,6 +98,7 @@ class Broker:
         self._parked: deque[tuple[bytes, list, bytes, bytes]] = deque()
         self._pad: dict[str, bytes] = {}
         self._names: dict[str, bytes] = {}
+        self._hellos: set[tuple[str, bytes]] = set()
         self._admitted: set[str] = set()
         self._kinds: dict[str, int] = {}
         self._lock_fd: int | None = None
@@ -408,10 +409,11 @@ class Broker:
         except Exception:  # protobuf raises DecodeError and, for some inputs, others
             return self._drop(plane, "bad_payload", rid, "admin message is not a NeuralSpike")
         command = spike.command_req.command if spike.HasField("command_req") else ""
-        if command == "hello" and self.routes.peers.get(rid) and plane in self.routes.peers[rid].planes \
-                and self.counters[plane].received > 1:
+        if command == "hello" and (plane, rid) in self._hellos:
             log.warning("%s said hello again on the %s plane: a new connection replaces the "
                         "earlier one (one identity, one connection)", user, plane)
+        if command == "hello":
+            self._hellos.add((plane, rid))
         if command in ("hello", "ping"):
             answer = pb.NeuralSpike(text_data=f"{command} {user} {plane}")
         elif command == "status":

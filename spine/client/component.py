@@ -155,24 +155,45 @@ class Component:
     def connect(self, timeout: float = 5.0) -> "Component":
         """Say hello on both planes and wait for the broker's answers (BrokerUnavailable if none).
 
-        The broker answers only a whitelisted key that reached it with the right broker
-        key, so a missing answer means: broker down, key not whitelisted, or wrong broker key.
+        The broker answers only a whitelisted key that reached it with the right broker key.
+        libzmq does not retry a connection whose authentication failed, so each second
+        without an answer the connections are made anew: a key whitelisted meanwhile gets in.
         """
+        deadline = time.monotonic() + timeout
         for plane in Plane:
-            try:
-                self.request_broker("hello", plane=plane, timeout=timeout)
-            except RequestTimeout:
-                raise BrokerUnavailable(
-                    f"the broker did not answer {self.name!r} on {self._endpoint(plane)} within "
-                    f"{timeout:g} s: is it running, is this component's public key "
-                    f"{self.keys.public.decode()} in its whitelist, and is "
-                    f"{keyfiles.public_path(self.keys_dir, BROKER_KEY_NAME)} the broker's key?"
-                ) from None
+            wait = 0.2
+            while True:
+                try:
+                    self.request_broker("hello", plane=plane,
+                                        timeout=max(0.01, min(wait, deadline - time.monotonic())))
+                    break
+                except RequestTimeout:
+                    if time.monotonic() >= deadline:
+                        raise BrokerUnavailable(
+                            f"the broker did not answer {self.name!r} on {self._endpoint(plane)} "
+                            f"within {timeout:g} s: is it running, is this component's public key "
+                            f"{self.keys.public.decode()} in its whitelist, and is "
+                            f"{keyfiles.public_path(self.keys_dir, BROKER_KEY_NAME)} the broker's "
+                            "key?") from None
+                    self._renew(plane)
+                    wait = min(2 * wait, 1.0)
         if self._want_heartbeat and self._heartbeat is None:
             from spine.client.heartbeat import HeartbeatThread
             self._heartbeat = HeartbeatThread(self)
             self._heartbeat.start()
         return self
+
+    def _renew(self, plane: Plane) -> None:
+        """Replace the connection of ``plane`` with a new one (after a refused handshake)."""
+        old = self._sockets[plane]
+        old.close(linger=0)
+        sock = self._dealer(self._endpoint(plane), max_bytes=None)
+        self._sockets[plane] = sock
+        if plane is Plane.CONTROL:
+            self.control = sock
+        else:
+            self.data = sock
+            self._reliable = ReliableSender(sock)
 
     def close(self) -> None:
         """Stop the heartbeat thread and close every socket (LINGER 0)."""
@@ -288,8 +309,12 @@ class Component:
         request_id = envelope.request_id_bytes(spike)
         header = pack_header(Kind.BROKER, BROKER, request_id, msg_class=MsgClass.CONTROL,
                              sender=self.name)
-        self._sockets[plane].send_multipart([header, spike.SerializeToString()])
-        reply = self._await_reply(plane, request_id, time.monotonic() + timeout)
+        try:
+            self._sockets[plane].send_multipart([header, spike.SerializeToString()], zmq.NOBLOCK)
+        except zmq.Again:  # no connection at all (e.g. its handshake was refused)
+            reply = None
+        else:
+            reply = self._await_reply(plane, request_id, time.monotonic() + timeout)
         if reply is None:
             raise RequestTimeout(f"the broker did not answer {command!r} within {timeout:g} s")
         return reply
