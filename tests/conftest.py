@@ -34,6 +34,12 @@ class Bus:
         add_entry(self.keys_dir, Entry(keys.public, name, kind, source), replace=True)
         return keys.public
 
+    def admit_and_wait(self, name: str, kind: int = pb.MEMORY_SYSTEM) -> bytes:
+        """Whitelist ``name`` and wait until the running broker has read the edit."""
+        public = self.admit(name, kind)
+        self.broker.wait_for_log(f"whitelist admits {name}\n")
+        return public
+
     def component(self, name: str, *, kind: int = pb.MEMORY_SYSTEM, tcp: bool = False,
                   admit: bool = True, connect: bool = True, **kwargs) -> Component:
         """A component of this bus, whitelisted and connected unless told otherwise."""

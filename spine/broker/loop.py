@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import zmq
+from zmq.utils.monitor import parse_monitor_message
 
 from spine.broker.config import BrokerConfig
 from spine.broker.notify import SystemdNotify
@@ -51,6 +52,13 @@ LOG_EVERY_DROPS = 1000
 _K_SEND, _K_REQUEST, _K_REPLY, _K_ERROR = Kind.SEND, Kind.REQUEST, Kind.REPLY, Kind.ERROR
 _K_PUBLISH, _K_BROKER, _K_HEARTBEAT = Kind.PUBLISH, Kind.BROKER, Kind.HEARTBEAT
 _STAMP = [bytes([i | Flag.STAMPED]) for i in range(256)]
+_MONITORED = (zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL | zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL
+              | zmq.EVENT_HANDSHAKE_FAILED_AUTH | zmq.EVENT_DISCONNECTED)
+_HANDSHAKE_WHY = {
+    zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL: "protocol error (no CURVE, or the wrong broker key)",
+    zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL: "handshake failed",
+    zmq.EVENT_HANDSHAKE_FAILED_AUTH: "authentication refused",
+}
 
 
 @dataclass
@@ -150,6 +158,12 @@ class Broker:
         self._data = self._router(cfg.data_max_bytes)
         self._pub = curve_server(tune(ctx.socket(zmq.PUB), hwm=cfg.hwm), self.keys, DOMAIN_MAIN)
         self._sockets.append(self._pub)
+        self._monitors = {}
+        for plane, sock in ((CONTROL, self._ctl), (DATA, self._data)):
+            monitor = sock.get_monitor_socket(_MONITORED)
+            monitor.setsockopt(zmq.LINGER, 0)
+            self._monitors[monitor] = plane
+        self.handshake_failures: dict[str, int] = {}
         self.endpoints = [cfg.ipc_endpoints()]
         if cfg.tcp_endpoints():
             self.endpoints.append(cfg.tcp_endpoints())
@@ -200,6 +214,8 @@ class Broker:
         self.notify.stopping()
         if self.supervisor is not None:
             self.supervisor.close()
+        for monitor in getattr(self, "_monitors", {}):
+            monitor.close(linger=0)
         for sock in self._sockets:
             sock.close(linger=0)
         self._sockets.clear()
@@ -227,6 +243,8 @@ class Broker:
         poller.register(self._zap_sock, zmq.POLLIN)
         poller.register(self._data, zmq.POLLIN)
         poller.register(self._wake_r, zmq.POLLIN)
+        for monitor in self._monitors:
+            poller.register(monitor, zmq.POLLIN)
         while not self._stopping:
             now = time.monotonic()
             timeout = self._next_deadline(now) - now
@@ -242,6 +260,7 @@ class Broker:
             self._flush_parked()
         if not self._parked:
             self._serve_data(self.config.data_batch)
+        self._drain_monitors()
         self._run_due(time.monotonic())
 
     def _drain_control(self) -> None:
@@ -279,6 +298,24 @@ class Broker:
                 reply = [b"1.0", frames[1] if len(frames) > 1 else b"", b"500", b"malformed",
                          b"", b""]
             self._zap_sock.send_multipart(reply)
+
+    def _drain_monitors(self) -> None:
+        """Log and count failed handshakes (no CURVE, wrong broker key) and disconnections."""
+        for monitor, plane in self._monitors.items():
+            while True:
+                try:
+                    event = parse_monitor_message(monitor.recv_multipart(zmq.NOBLOCK))
+                except zmq.Again:
+                    break
+                if event["event"] == zmq.EVENT_DISCONNECTED:
+                    log.info("a connection to the %s plane closed", plane)
+                    continue
+                why = _HANDSHAKE_WHY.get(event["event"], "handshake failed")
+                self.handshake_failures[why] = self.handshake_failures.get(why, 0) + 1
+                if event["event"] != zmq.EVENT_HANDSHAKE_FAILED_AUTH:  # ZAP logged those
+                    log.warning("refused a connection on %s (%s plane): %s, code %s",
+                                event["endpoint"].decode(errors="replace"), plane, why,
+                                event["value"])
 
     # ---------------------------------------------------------------- one message
 
@@ -520,6 +557,8 @@ class Broker:
                       self.whitelist.reload_error)
         entries = self.whitelist.entries
         admitted = {e.name for e in entries}
+        for new in sorted(admitted - self._admitted):
+            log.info("whitelist admits %s", new)
         for gone in self._admitted - admitted:
             log.warning("%s removed from the whitelist: its messages are refused from now on", gone)
             self.routes.leave(gone.encode())
@@ -555,6 +594,7 @@ class Broker:
             "uptime_s": round(now - self.started_at, 3),
             "planes": {p: c.as_dict() for p, c in self.counters.items()},
             "auth": {"allowed": self.zap.stats.allowed, "denied": dict(self.zap.stats.denied),
+                     "handshake_failures": dict(self.handshake_failures),
                      "last_denied": [list(x) for x in self.zap.stats.last_denied]},
             "whitelist": {"entries": len(self._admitted), "path": str(self.whitelist.path),
                           "reload_error": self.whitelist.reload_error},

@@ -421,17 +421,17 @@ class Component:
             self.counters.drop("duplicate_request")
             self._send_raw(reply_plane, Kind.REPLY, to, msg.request_id, payload, msg.header.msg_class)
             return
+        try:
+            spike = msg.spike
+        except EnvelopeError as exc:
+            self.counters.drop("bad_envelope")
+            log.warning("%s: dropped a message from %s: %s", self.name, msg.sender, exc)
+            return
         cls = _COHERENCE_CLASS.get(msg.header.msg_class)
-        if cls is not None:
-            try:
-                created = spike_created_ns(msg.spike)
-            except EnvelopeError as exc:
-                self.counters.drop("bad_envelope")
-                log.warning("%s: dropped a message from %s: %s", self.name, msg.sender, exc)
-                return
-            if not self.coherence.admit(cls, created, time.time_ns()):
-                self.counters.drop(f"stale_{cls.value}")
-                return
+        if cls is not None and not self.coherence.admit(cls, spike_created_ns(spike),
+                                                        time.time_ns()):
+            self.counters.drop(f"stale_{cls.value}")
+            return
         self._inbox.append(msg)
 
     # ---------------------------------------------------------------- serving and events
