@@ -83,6 +83,7 @@ class PeerStatus:
     memory_rss_bytes: int = 0
     state: str = ""
     uptime_s: float = 0.0
+    metrics: dict[str, float] = field(default_factory=dict)  # its own counters (sent, ...)
 
 
 class Broker:
@@ -481,7 +482,8 @@ class Broker:
             self.peer_status[user] = PeerStatus(
                 report.pid, report.cpu_percent, report.memory_rss_bytes,
                 pb.StatusReport.State.Name(report.state) if report.state in
-                pb.StatusReport.State.values() else str(report.state), report.uptime_s)
+                pb.StatusReport.State.values() else str(report.state), report.uptime_s,
+                dict(report.metrics))
         self._reply(sock, rid, user, header, Kind.HEARTBEAT, pb.NeuralSpike(text_data=f"alive {self.instance_id}"))
 
     def _liveness_changed(self, transition) -> None:
@@ -498,7 +500,9 @@ class Broker:
         from spine.broker.supervisor import EventKind
         (log.error if event.alert else log.info)("supervisor: %s", event)
         if event.kind is EventKind.STARTED:
-            self.watchdog.expect(event.name, event.at)
+            revived = self.watchdog.expect(event.name, event.at)
+            if revived is not None:  # DEAD -> ALIVE: publish it and route to it again
+                self._liveness_changed(revived)
         self.publish_event("supervisor", pb.NeuralSpike(text_data=str(event)))
 
     def publish_event(self, topic: str, spike: pb.NeuralSpike) -> None:
@@ -588,7 +592,8 @@ class Broker:
                 "state": record.state.value if record else "connected",
                 "last_seen_s": round(record.silent_for, 3) if record else None,
                 "pid": st.pid, "cpu_percent": st.cpu_percent, "memory_rss_bytes": st.memory_rss_bytes,
-                "reported_state": st.state, "planes": sorted(peer.planes)})
+                "reported_state": st.state, "metrics": st.metrics,
+                "planes": sorted(peer.planes)})
         return {
             "broker": self.config.name, "public_key": self.keys.public.decode(),
             "uptime_s": round(now - self.started_at, 3),
