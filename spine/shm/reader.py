@@ -5,12 +5,15 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from types import TracebackType
+from typing import Callable, TypeVar
 
 import numpy as np
 
 from spine.errors import ShmError, ShmFrameOverwritten, ShmWriterGone
 from spine.shm import _seqlock
 from spine.shm.segment import Geometry, check_layout, normalize_name, open_segment, process_alive
+
+T = TypeVar("T")
 
 # read_latest gives up after this many laps of the writer round the ring
 _LATEST_ATTEMPTS = 64
@@ -39,14 +42,18 @@ class Frame:
 class FrameView:
     """A zero-copy, read-only view of a frame inside the segment, checked after use.
 
+    The frame is read in place: nothing is copied, and whatever is read from
+    `data` is consistent if and only if `valid()` is still True afterwards.
+
     Use as a context manager: leaving the block releases the view and raises
     ShmFrameOverwritten if the writer touched the slot meanwhile, in which case
     whatever was computed from `data` must be thrown away.  Do not keep
     references to `data` (or arrays made from it) past the block.
     """
 
-    def __init__(self, reader: WaveformReader, info: tuple[int, int, int, int, int, int]) -> None:
+    def __init__(self, reader: WaveformReader, info: tuple[int, int, int, int, int, int], skipped: int = 0) -> None:
         _, self.frame_index, self.slot_index, self.sequence_num, self.data_size, self.timestamp_ns = info
+        self.skipped = skipped  # frames view_next/wait_view passed over, as in Frame.skipped
         self._reader = reader
         start, end = reader.geometry.payload_range(self.slot_index, self.data_size)
         self.data: memoryview = memoryview(reader._map)[start:end].toreadonly()
@@ -205,11 +212,14 @@ class WaveformReader:
         dead: liveness is checked only after sleeping without a frame (at
         most LIVENESS_INTERVAL at a time), never on the way to a frame.
         """
+        return self._wait(timeout, lambda: self.read_next(out))
+
+    def _wait(self, timeout: float, attempt: Callable[[], T | None]) -> T | None:
         deadline = time.monotonic() + timeout
         while True:
-            frame = self.read_next(out)
-            if frame is not None:
-                return frame
+            got = attempt()
+            if got is not None:
+                return got
             left = deadline - time.monotonic()
             if left > 0:
                 slice_ns = int(min(left, LIVENESS_INTERVAL) * 1e9)
@@ -219,6 +229,50 @@ class WaveformReader:
                 raise ShmWriterGone(f"the writer of {self.name!r} is gone (it closed, crashed or was killed)")
             if deadline - time.monotonic() <= 0:
                 return None
+
+    def view_frame(self, frame_index: int) -> FrameView:
+        """A zero-copy view of frame `frame_index`, validated when its `with` block ends.
+
+        Raises ShmFrameOverwritten if the frame is no longer in its slot (or is
+        being overwritten), ShmError if it has not been written yet.
+        """
+        info = _seqlock.peek(self._map, frame_index)
+        status = info[0]
+        if status == _seqlock.OK:
+            return FrameView(self, info)
+        if status == _seqlock.OVERWRITTEN:
+            raise ShmFrameOverwritten(
+                f"frame {frame_index} of {self.name!r} has been overwritten by a newer frame: "
+                "read sooner or give the writer more slots"
+            )
+        raise ShmError(f"frame {frame_index} of {self.name!r} has not been written yet")
+
+    def view_next(self) -> FrameView | None:
+        """Like read_next, without copying: a view of the next frame (None if there is none yet).
+
+        Validate it by leaving its `with` block; `FrameView.skipped` counts the
+        frames passed over.  The stream moves on even if the view later turns
+        out to have been overwritten.
+        """
+        lag_limit = max(self.geometry.slot_count - 1, 1)
+        skipped = 0
+        for _ in range(_NEXT_ATTEMPTS):
+            count = _seqlock.frame_count(self._map)
+            if self._next >= count:
+                return None
+            start = max(self._next, count - lag_limit)
+            skipped += start - self._next
+            self._next = start
+            info = _seqlock.peek(self._map, start)
+            if info[0] == _seqlock.OK:
+                self._next = start + 1
+                return FrameView(self, info, skipped)
+        raise ShmError(f"the writer of {self.name!r} lapped this reader {_NEXT_ATTEMPTS} times in a row: "
+                       "give it more slots")
+
+    def wait_view(self, timeout: float) -> FrameView | None:
+        """Like wait_next, without copying: sleep on the futex up to `timeout` s, then view the next frame."""
+        return self._wait(timeout, self.view_next)
 
     def view_latest(self) -> FrameView | None:
         """A zero-copy view of the newest frame (None if none yet), validated when its `with` block ends."""
