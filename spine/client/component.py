@@ -294,7 +294,10 @@ class Component:
         request_id = _stamp_ids(spike)
         payload = spike.SerializeToString()
         cls = msg_class if msg_class is not None else _default_class(plane)
-        for _attempt in range(retries + 1):
+        for attempt in range(retries + 1):
+            if attempt:  # a resend is a new transmission: fresh for the receiver's coherence check
+                spike.timestamp = envelope.now_ms()
+                payload = spike.SerializeToString()
             self._send_raw(plane, Kind.REQUEST, to, request_id, payload, cls)
             reply = self._await_reply(plane, request_id, time.monotonic() + timeout)
             if reply is not None:
@@ -489,8 +492,15 @@ class Component:
     # ---------------------------------------------------------------- reconnection
 
     def _rejoin(self) -> None:
-        """Tell a restarted broker where this component is (hello on both planes, no wait)."""
+        """Tell a restarted broker where this component is (hello on both planes, no wait).
+
+        The heartbeat thread has just heard the broker again, but these sockets may sit
+        in libzmq's reconnect backoff for up to 2 s more: fresh ones connect at once.
+        Messages still queued on the old sockets are dropped: a restarted broker has no
+        routes yet and would refuse most of them.
+        """
         for plane in Plane:
+            self._renew(plane)
             spike = envelope.new_spike(command_req=pb.CommandRequest(command="hello"))
             header = pack_header(Kind.BROKER, BROKER, envelope.request_id_bytes(spike),
                                  sender=self.name)
