@@ -7,7 +7,9 @@
     Yne@$w-vo<fVvi]a<NY6T1ed:M$fCG*[IaLV{hID  reasoner    REASONING_ENGINE 10.0.0.0/24
 
 ``from`` pins where the component may connect from: ``ipc`` (same host, over ipc only),
-an IP address or a network in CIDR form. Lines starting with ``#`` are comments. The file
+an IP address or a network in CIDR form. A trailing ``next`` marks the new key of a rotation
+(``spine keys rotate``): during the rotation a name may have two entries, its current key
+and its ``next`` one. Lines starting with ``#`` are comments. The file
 is re-read when it changes, and every edit through this module is atomic and locked.
 """
 
@@ -28,6 +30,7 @@ from spine.security.keys import check_name, check_public_key
 
 FILENAME = "whitelist.txt"
 IPC = "ipc"
+ROTATING = "next"
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +41,7 @@ class Entry:
     name: str
     kind: int  # a ComponentID value
     source: str | None = None  # "ipc", an IP address or a CIDR network
+    rotating: bool = False  # the new key of a rotation, admitted beside the current one
 
     def kind_name(self) -> str:
         """The ComponentID name of this entry's kind."""
@@ -59,6 +63,8 @@ class Entry:
         fields = [self.public_key.decode("ascii"), self.name, self.kind_name()]
         if self.source:
             fields.append(self.source)
+        if self.rotating:
+            fields.append(ROTATING)
         return " ".join(fields)
 
 
@@ -95,27 +101,31 @@ def parse(text: str, origin: str = FILENAME) -> list[Entry]:
     """Parse whitelist text; raise WhitelistError naming the line of any bad entry."""
     entries: list[Entry] = []
     keys: set[bytes] = set()
-    names: set[str] = set()
+    names: dict[str, set[bool]] = {}  # name -> rotating flags seen (one current, one next)
     for number, raw in enumerate(text.splitlines(), 1):
         line = raw.strip()
         if not line or line.startswith("#"):
             continue
         fields = line.split()
+        rotating = len(fields) > 3 and fields[-1] == ROTATING
+        if rotating:
+            fields.pop()
         if len(fields) not in (3, 4):
-            raise WhitelistError(f"{origin}:{number}: expected 'PUBLIC_KEY NAME KIND [FROM]', "
-                                 f"got {len(fields)} fields")
+            raise WhitelistError(f"{origin}:{number}: expected 'PUBLIC_KEY NAME KIND [FROM] "
+                                 f"[{ROTATING}]', got {len(fields)} fields")
         try:
             key, name = check_public_key(fields[0]), check_name(fields[1])
         except KeyFileError as exc:
             raise WhitelistError(f"{origin}:{number}: {exc}") from None
         kind = parse_kind(fields[2])
         source = check_source(fields[3]) if len(fields) == 4 else None
-        if key in keys or name in names:
+        if key in keys or rotating in names.get(name, set()):
             raise WhitelistError(f"{origin}:{number}: duplicate key or name {name!r}; "
-                                 "one identity, one entry")
+                                 f"one identity, one entry (plus one '{ROTATING}' key while "
+                                 "it rotates)")
         keys.add(key)
-        names.add(name)
-        entries.append(Entry(key, name, kind, source))
+        names.setdefault(name, set()).add(rotating)
+        entries.append(Entry(key, name, kind, source, rotating))
     return entries
 
 
@@ -195,7 +205,7 @@ def read_entries(keys_dir: Path) -> list[Entry]:
 
 
 def _write(keys_dir: Path, entries: list[Entry]) -> None:
-    header = "# spine whitelist: PUBLIC_KEY NAME KIND [FROM]; edit with 'spine whitelist'\n"
+    header = f"# spine whitelist: PUBLIC_KEY NAME KIND [FROM] [{ROTATING}]; edit with 'spine whitelist'\n"
     body = "".join(e.line() + "\n" for e in entries)
     atomic_write(Path(keys_dir) / FILENAME, (header + body).encode("utf-8"), 0o644)
 
