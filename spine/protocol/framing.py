@@ -63,6 +63,9 @@ class Flag(IntFlag):
     STAMPED = 1     # the sender field was written by the broker from the authenticated key
 
 
+_KNOWN_FLAGS = int(Flag.STAMPED)  # a v1 header with any other bit set is malformed
+
+
 @dataclass(frozen=True, slots=True)
 class Header:
     """A decoded routing header."""
@@ -108,6 +111,8 @@ def unpack_header(raw: bytes) -> Header:
     version, msg_class, kind, flags, request_id, sender, recipient = HEADER.unpack(raw)
     if version != FORMAT_VERSION:
         raise ProtocolError(f"routing header version {version}, this build speaks {FORMAT_VERSION}")
+    if flags & ~_KNOWN_FLAGS:
+        raise ProtocolError(f"routing header field out of range: unknown flag bits {flags:#04x}")
     try:
         return Header(MsgClass(msg_class), Kind(kind), request_id, _decode_name(sender),
                       _decode_name(recipient), Flag(flags), version)
@@ -116,8 +121,11 @@ def unpack_header(raw: bytes) -> Header:
 
 
 def _decode_name(field: bytes) -> str:
+    raw = field.rstrip(b"\0")
+    if b"\0" in raw:
+        raise ProtocolError("routing header name contains a NUL byte before its end")
     try:
-        return field.rstrip(b"\0").decode("utf-8")
+        return raw.decode("utf-8")
     except UnicodeDecodeError:
         raise ProtocolError("routing header name is not UTF-8") from None
 
