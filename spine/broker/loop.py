@@ -503,7 +503,9 @@ class Broker:
             revived = self.watchdog.expect(event.name, event.at)
             if revived is not None:  # DEAD -> ALIVE: publish it and route to it again
                 self._liveness_changed(revived)
-        self.publish_event("supervisor", pb.NeuralSpike(text_data=str(event)))
+        self.publish_event("supervisor", pb.NeuralSpike(text_data=json.dumps(
+            {"name": event.name, "event": event.kind.value, "pid": event.pid,
+             "detail": event.detail, "alert": event.alert})))
 
     def publish_event(self, topic: str, spike: pb.NeuralSpike) -> None:
         """Broadcast a broker event (e.g. a liveness change) on the event socket."""
