@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import secrets
 from pathlib import Path
 
 
@@ -14,7 +15,9 @@ def atomic_write(path: Path, data: bytes, mode: int = 0o644, *, exclusive: bool 
     ``path`` is not replaced (FileExistsError).
     """
     path = Path(path)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    # A random part too: a temp file left by a killed process with our pid (pid 1 in a
+    # container) must not block every later write.
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, mode)
     try:
         os.fchmod(fd, mode)  # exactly `mode`, whatever the umask took away

@@ -36,7 +36,7 @@ class KeyPair:
 
 def check_name(name: str) -> str:
     """Return ``name`` if it is a valid identity name, else raise KeyFileError."""
-    if not NAME_RE.match(name):
+    if not NAME_RE.fullmatch(name):
         raise KeyFileError(f"identity name {name!r} is invalid: use 1-32 letters, digits, "
                            "'_', '.' or '-', starting with a letter or digit")
     return name
@@ -44,8 +44,9 @@ def check_name(name: str) -> str:
 
 def check_public_key(key: str | bytes) -> bytes:
     """Return a Z85 public key as bytes if it is well formed, else raise KeyFileError."""
-    raw = key.encode("ascii", "replace") if isinstance(key, str) else key
-    if not Z85_KEY_RE.match(raw.decode("ascii", "replace")):
+    raw = key.encode("utf-8", "replace") if isinstance(key, str) else key
+    # fullmatch: re's "$" would also accept a trailing newline
+    if not Z85_KEY_RE.fullmatch(raw.decode("ascii", "replace")):
         raise KeyFileError(f"{raw!r} is not a Z85 CURVE public key (40 characters)")
     return raw
 
