@@ -115,10 +115,10 @@ def parse(text: str, origin: str = FILENAME) -> list[Entry]:
                                  f"[{ROTATING}]', got {len(fields)} fields")
         try:
             key, name = check_public_key(fields[0]), check_name(fields[1])
-        except KeyFileError as exc:
+            kind = parse_kind(fields[2])
+            source = check_source(fields[3]) if len(fields) == 4 else None
+        except (KeyFileError, WhitelistError) as exc:
             raise WhitelistError(f"{origin}:{number}: {exc}") from None
-        kind = parse_kind(fields[2])
-        source = check_source(fields[3]) if len(fields) == 4 else None
         if key in keys or rotating in names.get(name, set()):
             raise WhitelistError(f"{origin}:{number}: duplicate key or name {name!r}; "
                                  f"one identity, one entry (plus one '{ROTATING}' key while "
@@ -224,6 +224,8 @@ def add_entry(keys_dir: Path, entry: Entry, *, replace: bool = False) -> None:
 
 def remove_entry(keys_dir: Path, name_or_key: str) -> Entry:
     """Remove the entry with that name or public key atomically; return it."""
+    if not (Path(keys_dir) / FILENAME).exists():
+        raise WhitelistError(f"no whitelist in {keys_dir}, so no entry named {name_or_key!r}")
     with _locked(keys_dir):
         entries = read_entries(keys_dir)
         gone = [e for e in entries
