@@ -4,7 +4,6 @@ broker events and polling with a deadline. Imported by the test_*.py files next 
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -47,15 +46,10 @@ def process_state(pid: int) -> str:
 
 
 class LiveBus:
-    """A broker child process started from a TOML config, its keys, and child components.
-
-    ``components`` is the body of a supervisor configuration (``[[component]]`` tables);
-    when given, the broker supervises them (``[broker] components_file``).
-    """
+    """A broker child process started from a TOML config, its keys, and child components."""
 
     def __init__(self, root: Path, *, degrade_after_s: float = 2.0, dead_after_s: float = 4.0,
-                 components: str | None = None, env: dict[str, str] | None = None,
-                 log_name: str = "broker.log") -> None:
+                 env: dict[str, str] | None = None, log_name: str = "broker.log") -> None:
         self.root = root
         self.keys_dir = root / "keys"
         self.keys_dir.mkdir(mode=0o700, exist_ok=True)
@@ -63,9 +57,6 @@ class LiveBus:
         self.log_path = root / log_name
         lines = ["[broker]", f"degrade_after_s = {degrade_after_s}",
                  f"dead_after_s = {dead_after_s}"]
-        if components is not None:
-            (root / "components.toml").write_text(components)
-            lines.append('components_file = "components.toml"')
         self.config = root / "broker.toml"
         self.config.write_text("\n".join(lines) + "\n")
         self.env = env
@@ -76,6 +67,16 @@ class LiveBus:
     def _broker_process(self) -> BrokerProcess:
         return BrokerProcess(self.keys_dir, self.runtime_dir, log_path=self.log_path,
                              extra_args=["--config", str(self.config)], env=self.env)
+
+    def supervise(self, specs: dict[str, list[str]], **settings: float) -> None:
+        """Have the broker supervise ``name → argv`` (call before ``start``); ``settings``
+        go to the ``[supervisor]`` table (grace_seconds, max_restarts, ...)."""
+        lines = ["[supervisor]", *(f"{key} = {value}" for key, value in settings.items())]
+        for name, argv in specs.items():
+            lines += ["", "[[component]]", f"name = {json.dumps(name)}",
+                      f"argv = {json.dumps(argv)}"]
+        (self.root / "components.toml").write_text("\n".join(lines) + "\n")
+        self.config.write_text(self.config.read_text() + 'components_file = "components.toml"\n')
 
     def start(self) -> "LiveBus":
         """Start the broker (again, after a kill: same keys, same runtime directory)."""
@@ -133,14 +134,6 @@ class LiveBus:
                 child.send_signal(signal.SIGCONT)
                 child.kill()
             child.wait()
-
-
-def supervisor_components(bus: LiveBus, specs: dict[str, list[str]], **settings: float) -> str:
-    """The text of a supervisor configuration running ``name → argv``."""
-    lines = ["[supervisor]", *(f"{key} = {value}" for key, value in settings.items())]
-    for name, argv in specs.items():
-        lines += ["", "[[component]]", f"name = {json.dumps(name)}", f"argv = {json.dumps(argv)}"]
-    return "\n".join(lines) + "\n"
 
 
 def subscribe_confirmed(comp: Component, *topics: str) -> None:
@@ -203,13 +196,3 @@ def component_status(observer: Component, name: str) -> dict | None:
         if row["name"] == name:
             return row
     return None
-
-
-def same_pid_alive(pid: int) -> bool:
-    """True while ``pid`` exists and is not a zombie."""
-    return process_state(pid) not in ("", "Z", "X")
-
-
-def environ_with(**extra: str) -> dict[str, str]:
-    """A copy of this process's environment with ``extra`` set."""
-    return {**os.environ, **extra}
