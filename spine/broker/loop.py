@@ -29,6 +29,7 @@ from zmq.utils.monitor import parse_monitor_message
 
 from spine.broker.config import BrokerConfig
 from spine.broker.notify import SystemdNotify
+from spine.broker.pairing_endpoint import PairingEndpoint
 from spine.broker.routing import RoutingTable
 from spine.broker.watchdog import Liveness, Watchdog
 from spine.endpoints import Endpoints
@@ -38,6 +39,9 @@ from spine.protocol.envelope import now_ms
 from spine.protocol.framing import (BROKER, HEADER_SIZE, FORMAT_VERSION, Flag, Kind, MsgClass,
                                     NAME_SIZE, pack_header)
 from spine.security import keys as keyfiles
+from spine.security import rotation
+from spine.security.pairing import OpenReason, PairingMachine
+from spine.security.revocation import RevocationList
 from spine.security.whitelist import Whitelist
 from spine.security.zap import DOMAIN_MAIN, ZAP_ENDPOINT, ZapHandler
 from spine.sockets import curve_server, tune
@@ -149,9 +153,10 @@ class Broker:
         cfg.runtime_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         self._take_lock(cfg.runtime_dir)
         self.keys = keyfiles.load_or_create(cfg.keys_dir, cfg.name)
+        self.revoked = RevocationList(cfg.keys_dir)
         self.whitelist = Whitelist(cfg.keys_dir)
         self._apply_whitelist()
-        self.zap = ZapHandler(self.whitelist)
+        self.zap = ZapHandler(self.whitelist, is_revoked=self.revoked.contains)
         ctx = self._ctx = zmq.Context()
         self._zap_sock = self._socket(zmq.REP, max_bytes=None)
         self._zap_sock.bind(ZAP_ENDPOINT)
@@ -177,6 +182,12 @@ class Broker:
                 self._pub.bind(eps.events)
             except zmq.ZMQError as exc:
                 raise ConfigError(f"cannot bind {eps}: {exc}") from None
+        self._pairing = PairingEndpoint(ctx, self.keys, cfg.keys_dir,
+                                        [eps.pairing for eps in self.endpoints],
+                                        PairingMachine(cfg.pairing_window_s))
+        self.zap.pairing_policy = self._pairing.admits
+        if self.whitelist.is_empty():
+            self._pairing.open(time.monotonic(), OpenReason.EMPTY_WHITELIST)
         if cfg.components_file:
             from spine.broker.supervisor import Supervisor, load_config
             self.supervisor = Supervisor.from_config(load_config(cfg.components_file))
@@ -217,6 +228,8 @@ class Broker:
             self.supervisor.close()
         for monitor in getattr(self, "_monitors", {}):
             monitor.close(linger=0)
+        if getattr(self, "_pairing", None) is not None:
+            self._pairing.close()
         for sock in self._sockets:
             sock.close(linger=0)
         self._sockets.clear()
@@ -246,7 +259,14 @@ class Broker:
         poller.register(self._wake_r, zmq.POLLIN)
         for monitor in self._monitors:
             poller.register(monitor, zmq.POLLIN)
+        pairing = None
         while not self._stopping:
+            if self._pairing.socket is not pairing:  # it exists only while a window is open
+                if pairing is not None:
+                    poller.unregister(pairing)
+                pairing = self._pairing.socket
+                if pairing is not None:
+                    poller.register(pairing, zmq.POLLIN)
             now = time.monotonic()
             timeout = self._next_deadline(now) - now
             if self._parked:
@@ -257,6 +277,8 @@ class Broker:
     def _turn(self) -> None:
         self._drain_control()
         self._drain_zap()
+        if self._pairing.socket is not None:
+            self._pairing.handle(time.monotonic())
         if self._parked:
             self._flush_parked()
         if not self._parked:
@@ -295,10 +317,22 @@ class Broker:
             except zmq.Again:
                 return
             reply = self.zap.handle(frames)
+            if reply is not None and reply[2] == b"200" and frames[2] == DOMAIN_MAIN.encode():
+                self._key_seen(frames[6])
             if reply is None:  # REP must answer something to stay usable
                 reply = [b"1.0", frames[1] if len(frames) > 1 else b"", b"500", b"malformed",
                          b"", b""]
             self._zap_sock.send_multipart(reply)
+
+    def _key_seen(self, raw_key: bytes) -> None:
+        """A handshake under ``raw_key`` succeeded; a rotation's next key now retires the old."""
+        entry = self.whitelist.lookup(zmq.utils.z85.encode(raw_key))
+        if entry is not None and entry.rotating and rotation.promote(self.config.keys_dir,
+                                                                     entry.public_key):
+            log.warning("%s connected with its new key %s: its old key is dropped",
+                        entry.name, entry.public_key.decode())
+            self.whitelist.refresh(force=True)
+            self._apply_whitelist()
 
     def _drain_monitors(self) -> None:
         """Log and count failed handshakes (no CURVE, wrong broker key) and disconnections."""
@@ -457,6 +491,8 @@ class Broker:
         elif command == "status":
             answer = pb.NeuralSpike(rich_payload=pb.RichPayload(
                 mime_type="application/json", data=json.dumps(self.status()).encode()))
+        elif command == "pair-open" and self._kinds.get(user) == pb.CLI_CONTROLLER:
+            answer = pb.NeuralSpike(text_data=self._pairing.open_for(user, time.monotonic()))
         elif command == "shutdown" and self._kinds.get(user) == pb.CLI_CONTROLLER:
             log.warning("shutdown requested by %s", user)
             self.request_stop()
@@ -520,7 +556,8 @@ class Broker:
     def _next_deadline(self, now: float) -> float:
         deadlines = [self._next_whitelist_check, now + 0.5]
         for candidate in (self.watchdog.next_deadline(now), self.notify.next_watchdog_deadline(now),
-                          self.supervisor.next_deadline(now) if self.supervisor else None):
+                          self.supervisor.next_deadline(now) if self.supervisor else None,
+                          self._pairing.next_deadline()):
             if candidate is not None:
                 deadlines.append(candidate)
         return min(deadlines)
@@ -532,13 +569,15 @@ class Broker:
         if self._reload_requested:
             self._reload_requested = False
             self.notify.reloading()
+            self.revoked.refresh(force=True)
             self.whitelist.refresh(force=True)
             self._apply_whitelist()
             self.notify.ready(self._status_line())
         if now >= self._next_whitelist_check:
             self._next_whitelist_check = now + self.config.whitelist_poll_s
-            if self.whitelist.refresh():
+            if self.revoked.refresh() | self.whitelist.refresh():
                 self._apply_whitelist()
+        self._pairing.check(now)
         for transition in self.watchdog.check(now):
             self._liveness_changed(transition)
         if self.supervisor is not None:
@@ -561,7 +600,7 @@ class Broker:
         if self.whitelist.reload_error:
             log.error("whitelist edit ignored, previous entries stay in force: %s",
                       self.whitelist.reload_error)
-        entries = self.whitelist.entries
+        entries = [e for e in self.whitelist.entries if e.public_key not in self.revoked]
         admitted = {e.name for e in entries}
         for new in sorted(admitted - self._admitted):
             log.info("whitelist admits %s", new)
