@@ -116,3 +116,7 @@ class SparseWaveformError(ProtocolError):
 
 class CommandUnavailable(SpineError):
     """A ``spine`` subcommand cannot run: the module implementing it is not installed."""
+
+
+class HarnessError(SpineError):
+    """The latency harness could not complete a run (a role process failed, hung or never got ready)."""

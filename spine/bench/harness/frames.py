@@ -1,0 +1,73 @@
+"""Frames the harness writes and checks: each carries its frame index so a torn read shows.
+
+The writer stamps the index into one 64-bit word every STAMP_STRIDE bytes and
+into the last word; a reader that got a frame the seqlock calls consistent but
+whose stamps disagree has seen a torn frame.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from spine.errors import ShmError, ShmFrameOverwritten
+from spine.shm import _seqlock
+from spine.shm.reader import FrameView, WaveformReader
+from spine.bench.harness.config import STAMP_STRIDE
+
+
+def stamp(buf: np.ndarray, frame_index: int) -> None:
+    """Write ``frame_index`` into the stamp words of ``buf`` (uint8, length a multiple of 8)."""
+    words = buf.view(np.uint64)
+    words[:: STAMP_STRIDE // 8] = frame_index
+    words[-1] = frame_index
+
+
+def stamp_ok(data, frame_index: int) -> bool:
+    """Whether every stamp word of ``data`` (any buffer) holds ``frame_index``."""
+    words = np.frombuffer(data, dtype=np.uint64)
+    return bool(np.all(words[:: STAMP_STRIDE // 8] == frame_index) and words[-1] == frame_index)
+
+
+class InPlaceFollower:
+    """Follows a writer's frames in order and checks each in place, through a validated zero-copy view.
+
+    ``WaveformReader.wait_next`` always copies the frame out; a reader that
+    works on frames in place needs "sleep on the futex until frame i exists,
+    then view frame i", which the reader does not offer yet, so this class
+    drives the same extension calls the reader uses, on the reader's mapping.
+    """
+
+    def __init__(self, reader: WaveformReader) -> None:
+        self.reader = reader
+        self._map = reader._map
+        self.next = reader.frame_count
+
+    def wait(self, timeout_s: float) -> bool:
+        """Sleep on the futex until frame ``self.next`` is committed; False on timeout."""
+        if _seqlock.frame_count(self._map) > self.next:
+            return True
+        return _seqlock.wait(self._map, self.next, int(timeout_s * 1e9)) is not None
+
+    def check_next(self) -> tuple[int, str, int]:
+        """Check frame ``self.next`` in place and move on: (frame index, outcome, monotonic ns when checked).
+
+        outcome is "ok" (consistent and correctly stamped), "torn" (the
+        seqlock said consistent but the stamps disagree), "overwritten" (the
+        writer reused the slot before or while it was checked: detected, not
+        torn).  ShmError if the frame has not been written yet.
+        """
+        index = self.next
+        info = _seqlock.peek(self._map, index)
+        if info[0] == _seqlock.NOT_YET:
+            raise ShmError(f"frame {index} of {self.reader.name!r} has not been written yet")
+        self.next = index + 1
+        if info[0] != _seqlock.OK:
+            return index, "overwritten", time.monotonic_ns()
+        try:
+            with FrameView(self.reader, info) as view:  # leaving the block validates the view
+                good = stamp_ok(view.data, index)
+        except ShmFrameOverwritten:
+            return index, "overwritten", time.monotonic_ns()
+        return index, ("ok" if good else "torn"), time.monotonic_ns()

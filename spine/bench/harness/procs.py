@@ -1,0 +1,132 @@
+"""Role processes of the harness: start, handshake (ready → go), collect results, always clean up.
+
+A role is a function ``role(link, *args) -> dict`` run in its own forked
+process.  It sets itself up, calls ``link.ready()`` — which blocks until the
+coordinator sends the common start time — runs, and returns its raw
+measurements, which travel back over a pipe.  Forking is safe because the
+coordinator holds no zmq context; every role makes its own.
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import os
+import signal
+import traceback
+from multiprocessing.connection import Connection
+from typing import Any, Callable
+
+from spine.errors import HarnessError
+
+_CTX = mp.get_context("fork")
+
+# slots of the shared live-counter array (progress display)
+LIVE_TICKS, LIVE_TICK_MISSES, LIVE_CONTROL, LIVE_CONTROL_MISSES, LIVE_BASELINE = range(5)
+LIVE_SLOTS = 5
+
+
+def new_live_counters():
+    """A small shared int64 array the roles bump and the progress display reads (no lock: one writer each)."""
+    return _CTX.Array("q", LIVE_SLOTS, lock=False)
+
+
+def new_stop_event():
+    """An event the coordinator sets to end the roles that serve until told (responder, echo server)."""
+    return _CTX.Event()
+
+
+class RoleLink:
+    """The role's end of the pipe to the coordinator, plus the shared stop event and live counters."""
+
+    def __init__(self, conn: Connection, stop, live) -> None:
+        self._conn = conn
+        self.stop = stop
+        self.live = live
+
+    def ready(self, timeout_s: float = 60.0) -> int:
+        """Tell the coordinator this role is set up; wait for and return the common start time (monotonic ns)."""
+        self._conn.send(("ready", None))
+        if not self._conn.poll(timeout_s):
+            raise HarnessError(f"no start signal from the coordinator within {timeout_s:g} s")
+        what, start_ns = self._conn.recv()
+        if what != "go":
+            raise HarnessError(f"expected the start signal from the coordinator, got {what!r}")
+        return start_ns
+
+
+def _child(name: str, target: Callable[..., dict], conn: Connection, stop, live,
+           cpus: tuple[int, ...] | None, args: tuple) -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the coordinator's to handle
+    try:
+        if cpus:
+            os.sched_setaffinity(0, cpus)
+        result = target(RoleLink(conn, stop, live), *args)
+        conn.send(("result", result))
+    except BaseException:
+        conn.send(("error", f"role {name} failed:\n{traceback.format_exc()}"))
+    finally:
+        conn.close()
+
+
+class RoleProcess:
+    """A role running in a child process, driven by the coordinator."""
+
+    def __init__(self, name: str, target: Callable[..., dict], args: tuple, *, stop, live,
+                 cpus: tuple[int, ...] | None = None) -> None:
+        self.name = name
+        self._conn, child_conn = _CTX.Pipe()
+        self._proc = _CTX.Process(target=_child, name=f"spine-loop-{name}", daemon=True,
+                                  args=(name, target, child_conn, stop, live, cpus, args))
+        self._proc.start()
+        child_conn.close()
+
+    @property
+    def pid(self) -> int:
+        """The child's process id."""
+        assert self._proc.pid is not None
+        return self._proc.pid
+
+    def _expect(self, what: str, timeout_s: float) -> Any:
+        if not self._conn.poll(timeout_s):
+            state = "exited" if not self._proc.is_alive() else "is still running"
+            raise HarnessError(f"role {self.name} sent no {what} within {timeout_s:g} s (it {state})")
+        try:
+            kind, payload = self._conn.recv()
+        except EOFError:
+            raise HarnessError(f"role {self.name} exited (code {self._proc.exitcode}) before its {what}") from None
+        if kind == "error":
+            raise HarnessError(payload)
+        if kind != what:
+            raise HarnessError(f"role {self.name} sent {kind!r} where {what!r} was expected")
+        return payload
+
+    def wait_ready(self, timeout_s: float = 60.0) -> None:
+        """Block until the role is set up (HarnessError if it fails or takes longer than ``timeout_s``)."""
+        self._expect("ready", timeout_s)
+
+    def go(self, start_ns: int) -> None:
+        """Send the common start time."""
+        self._conn.send(("go", start_ns))
+
+    def has_result(self) -> bool:
+        """Whether the role has finished and sent something (result or error)."""
+        return self._conn.poll(0)
+
+    def result(self, timeout_s: float) -> dict:
+        """The role's measurements (HarnessError if it failed or sent nothing within ``timeout_s``)."""
+        return self._expect("result", timeout_s)
+
+    def signal(self, sig: int) -> None:
+        """Send ``sig`` to the role's process if it still runs."""
+        if self._proc.is_alive():
+            os.kill(self.pid, sig)
+
+    def close(self, timeout_s: float = 5.0) -> None:
+        """Wait for the process to exit, kill it if it does not, and close the pipe."""
+        if self._proc.is_alive():
+            self.signal(signal.SIGCONT)  # in case a stall left it stopped
+        self._proc.join(timeout_s)
+        if self._proc.is_alive():
+            self._proc.kill()
+            self._proc.join()
+        self._conn.close()
