@@ -70,9 +70,11 @@ class Entry:
 
 def _parse_ip(address: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
     try:
-        return ipaddress.ip_address(address)
+        ip = ipaddress.ip_address(address)
     except ValueError:
         return None
+    # an IPv4 peer of a dual-stack (ZMQ_IPV6) socket is reported as ::ffff:a.b.c.d
+    return ip.ipv4_mapped or ip if isinstance(ip, ipaddress.IPv6Address) else ip
 
 
 def parse_kind(kind: str) -> int:
