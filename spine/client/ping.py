@@ -54,11 +54,12 @@ class PingStats:
         return lines
 
 
-def ping_broker(args: argparse.Namespace, out: TextIO = sys.stdout) -> PingStats:
+def ping_broker(args: argparse.Namespace, out: TextIO | None = None) -> PingStats:
     """Probe the broker ``args.count`` times (forever when None) every ``args.interval`` s.
 
     Prints one line per probe and the summary; Ctrl-C ends the run early, summary included.
     """
+    out = out if out is not None else sys.stdout
     count: int | None = getattr(args, "count", None)
     interval: float = getattr(args, "interval", None) or 1.0
     timeout = max(PROBE_TIMEOUT_S, interval)

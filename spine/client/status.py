@@ -93,8 +93,9 @@ def _table(rows: list[tuple[str, ...]], out: TextIO) -> None:
         print("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip(), file=out)
 
 
-def format_status(status: dict[str, Any], out: TextIO = sys.stdout) -> None:
+def format_status(status: dict[str, Any], out: TextIO | None = None) -> None:
     """Print ``status`` (the broker's answer) as a readable report."""
+    out = out if out is not None else sys.stdout
     print(f"broker {status.get('broker', '?')}  up {status.get('uptime_s', 0):.0f} s  "
           f"key {status.get('public_key', '?')}", file=out)
     components = status.get("components") or []
