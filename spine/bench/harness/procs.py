@@ -3,7 +3,8 @@
 A role is a function ``role(link, *args) -> dict`` run in its own forked
 process.  It sets itself up, calls ``link.ready()`` — which blocks until the
 coordinator sends the common start time — runs, and returns its raw
-measurements, which travel back over a pipe.  Forking is safe because the
+measurements, which travel back over a pipe with the CPU time the process
+used added as ``cpu_s``.  Forking is safe because the
 coordinator holds no zmq context; every role makes its own.
 """
 
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import os
+import resource
 import signal
 import traceback
 from multiprocessing.connection import Connection
@@ -61,6 +63,8 @@ def _child(name: str, target: Callable[..., dict], conn: Connection, stop, live,
         if cpus:
             os.sched_setaffinity(0, cpus)
         result = target(RoleLink(conn, stop, live), *args)
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        result["cpu_s"] = usage.ru_utime + usage.ru_stime
         conn.send(("result", result))
     except BaseException:
         conn.send(("error", f"role {name} failed:\n{traceback.format_exc()}"))

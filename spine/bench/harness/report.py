@@ -37,7 +37,9 @@ class LoopResult:
     trips (coordinated-omission samples included) over the 1 ms deadline;
     ``torn`` counts frames a reader took as consistent that were not (must
     be 0); ``counts`` holds the other tallies (frames overwritten before a
-    reader got them, requests lost, sends failed, ...).
+    reader got them, requests lost, sends failed, ...); ``cpu_percent`` is
+    each process's CPU use over its phase (100 = one core; the broker's
+    includes its start-up).
     """
 
     config: LoopConfig
@@ -45,6 +47,7 @@ class LoopResult:
     ticks: int
     counts: dict[str, int]
     machine: dict[str, object]
+    cpu_percent: dict[str, float]
 
     @property
     def misses(self) -> int:
@@ -119,6 +122,7 @@ class LoopResult:
         out["ratios"] = self.ratios
         out["targets"] = self.targets
         out["counts"] = dict(self.counts)
+        out["cpu_percent"] = dict(self.cpu_percent)
         cfg = dataclasses.asdict(self.config)
         cfg["pin"] = {role: list(cpus) for role, cpus in self.config.pin.items()}
         out["config"] = cfg
@@ -146,6 +150,7 @@ class LoopResult:
         lines.append("targets: " + ", ".join(
             f"{k} {_fmt(t['value'])} ({t['target']}: {'met' if t['met'] else 'NOT met'})"
             for k, t in self.targets.items()))
+        lines.append("CPU % of one core: " + ", ".join(f"{k} {v:g}" for k, v in self.cpu_percent.items()))
         m = self.machine
         lines.append(f"machine: {m.get('cpu')} x{m.get('cpus')}, load {m.get('loadavg_before')} -> "
                      f"{m.get('loadavg_after')}, Python {m.get('python')}, pyzmq {m.get('pyzmq')}")

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Callable
 
 import numpy as np
+import psutil
 import zmq
 
 from spine.bench.harness.baselines import echo_client_role, echo_server_role, timer_role
@@ -69,7 +70,7 @@ def run_loop(config: LoopConfig, progress: Progress | None = None) -> LoopResult
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     machine["loadavg_after"] = load_average()
-    return LoopResult(config, _ordered(measures), config.ticks, counts, machine)
+    return LoopResult(config, _ordered(measures), config.ticks, counts, machine, run.cpu_percent)
 
 
 def _ordered(measures: dict[str, Measure]) -> dict[str, Measure]:
@@ -86,6 +87,10 @@ class _Run:
         self.progress = progress
         self.stop = new_stop_event()
         self.live = new_live_counters()
+        self.cpu_percent: dict[str, float] = {}
+
+    def _cpu(self, role: str, cpu_s: float, phase_s: float) -> None:
+        self.cpu_percent[role] = round(100 * cpu_s / (phase_s + LEAD_IN_NS / 1e9), 1)
 
     def _role(self, stack: ExitStack, name: str, target, *args) -> RoleProcess:
         proc = RoleProcess(name, target, args, stop=self.stop, live=self.live, cpus=self.cfg.pin.get(name))
@@ -144,6 +149,7 @@ class _Run:
             start_ns = self._start([timer])
             self._watch("timer baseline", start_ns, cfg.baseline_duration_s, [timer])
             r = timer.result(SETUP_TIMEOUT_S)
+        self._cpu("timer", r["cpu_s"], cfg.baseline_duration_s)
         due = r["start_ns"] + np.arange(r["woke"].size, dtype=np.int64) * cfg.tick_period_ns
         return measure("timer_jitter", "bare timer loop: wake-up time - due time", r["woke"] - due,
                        due - r["start_ns"])
@@ -167,7 +173,8 @@ class _Run:
             self._watch("raw echo baseline", start_ns, cfg.baseline_duration_s, [client])
             r = client.result(SETUP_TIMEOUT_S)
             self.stop.set()
-            server.result(SETUP_TIMEOUT_S)
+            self._cpu("echo-server", server.result(SETUP_TIMEOUT_S)["cpu_s"], cfg.baseline_duration_s)
+        self._cpu("echo-client", r["cpu_s"], cfg.baseline_duration_s)
         return _round_trips("raw_echo_rtt", "raw pyzmq DEALER-ROUTER CURVE echo, from the due time",
                             r, cfg.control_period_ns), int(r["lost"].sum())
 
@@ -215,6 +222,10 @@ class _Run:
             f = others["follower"].result(GRACE_S + SETUP_TIMEOUT_S)
             self.stop.set()
             resp = others["responder"].result(SETUP_TIMEOUT_S)
+            broker_cpu = psutil.Process(broker.proc.pid).cpu_times()
+        for role, r in (("writer", w), ("controller", c), ("reader", rd), ("follower", f), ("responder", resp)):
+            self._cpu(role, r["cpu_s"], cfg.duration_s)
+        self._cpu("broker", broker_cpu.user + broker_cpu.system, cfg.duration_s)
         return self._system_measures(w, c, rd, f, resp)
 
     def _system_measures(self, w: dict, c: dict, rd: dict, f: dict, resp: dict,
