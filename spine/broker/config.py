@@ -58,20 +58,36 @@ def load(path: Path | None, **overrides) -> BrokerConfig:
             raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from None
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
+        stray = sorted(set(data) - {"broker"})
+        if stray:
+            raise ConfigError(f"{path}: unknown top-level keys or tables {', '.join(stray)}; "
+                              "the broker's settings go in a [broker] table")
         table = data.get("broker", {})
+        if not isinstance(table, dict):
+            raise ConfigError(f"{path}: 'broker' must be a table ([broker]), got {table!r}")
         known = {f.name: f for f in fields(BrokerConfig)}
         unknown = sorted(set(table) - set(known))
         if unknown:
             raise ConfigError(f"{path}: unknown [broker] keys {', '.join(unknown)}; "
                               f"known keys are {', '.join(sorted(known))}")
-        values = {}
-        for key, value in table.items():
-            if key in _PATH_FIELDS:
-                value = (Path(path).parent / value) if not Path(value).is_absolute() else Path(value)
-            elif not isinstance(value, type(getattr(config, key))) and getattr(config, key) is not None:
-                if not (isinstance(value, int) and isinstance(getattr(config, key), float)):
-                    raise ConfigError(f"{path}: [broker] {key} must be "
-                                      f"{type(getattr(config, key)).__name__}, got {value!r}")
-            values[key] = value
+        values = {key: _checked(Path(path), key, value, getattr(config, key))
+                  for key, value in table.items()}
         config = replace(config, **values)
     return config.with_overrides(**overrides)
+
+
+def _checked(path: Path, key: str, value: object, default: object) -> object:
+    """``value`` from the TOML file as the type of field ``key``, or raise ConfigError."""
+    if key in _PATH_FIELDS:
+        expected: type = str
+    else:  # the default's type; tcp_host's default is None, but it is a string when set
+        expected = str if default is None else type(default)
+    is_bool = isinstance(value, bool)  # a bool is an int to Python, never to a reader
+    if expected is float and isinstance(value, int) and not is_bool:
+        value = float(value)
+    if not isinstance(value, expected) or (is_bool and expected is not bool):
+        wanted = "a path (string)" if key in _PATH_FIELDS else expected.__name__
+        raise ConfigError(f"{path}: [broker] {key} must be {wanted}, got {value!r}")
+    if key in _PATH_FIELDS:
+        return Path(value) if Path(value).is_absolute() else path.parent / value
+    return value
