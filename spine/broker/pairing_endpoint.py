@@ -5,69 +5,32 @@ for the broker loop. Opening a window binds a CURVE ROUTER (ZAP domain ``spine-p
 on the pairing endpoints and logs the *invite* once; closing it (paired, expired, lockout)
 unbinds and closes the socket, so outside a window there is nothing to connect to.
 
-Wire contract of the pairing plane (one request, one answer, then the newcomer leaves)::
-
-    request  [b"spine-pair/1", NAME (UTF-8), KIND (ComponentID name), PROOF (32 bytes)]
-    answer   [b"spine-pair/1", b"OK" | b"REFUSED", TEXT (UTF-8, what to do)]
-
-PROOF is the SHA-256 of the token. The newcomer's public key is the one its CURVE
-handshake proved (ZAP User-Id ``pairing:KEY``), never anything it writes.
-
-The invite is one shell-safe token, ``spine1.<broker public key, hex>.<token, hex>``: the
-newcomer pins the broker key from it, so its first connection cannot be intercepted.
+The wire contract and the invite are in :mod:`spine.security.invite`. The newcomer's
+public key is the one its CURVE handshake proved (ZAP User-Id ``pairing:KEY``), never
+anything it writes.
 """
 
 from __future__ import annotations
 
 import logging
-import re
-from dataclasses import dataclass
 from pathlib import Path
 
 import zmq
 
 from spine.errors import KeyFileError, PairingError, WhitelistError
 from spine.security import whitelist
+from spine.security.invite import OK, PROTOCOL, REFUSED, Invite
 from spine.security.keys import KeyPair, check_name
-from spine.security.pairing import (TOKEN_BYTES, Admit, CloseReason, OpenReason, PairingMachine,
+from spine.security.pairing import (Admit, CloseReason, OpenReason, PairingMachine,
                                     PairingRequest, Refusal, Refuse, WindowClosed)
 from spine.security.zap import DOMAIN_PAIRING
 from spine.sockets import curve_server, tune
 
 log = logging.getLogger("spine.pairing")
 
-PROTOCOL = b"spine-pair/1"
-OK, REFUSED = b"OK", b"REFUSED"
 MAX_MESSAGE_BYTES = 4096  # a pairing request is ~100 bytes; this bounds what a peer can send
 MAX_REQUESTS_PER_TURN = 64
 CLOSE_GRACE_S = 0.5  # the socket outlives its window this long, so the last answer gets out
-INVITE_PREFIX = "spine1"
-_INVITE_RE = re.compile(r"^spine1\.([0-9a-f]{64})\.([0-9a-f]{64})$")
-
-
-@dataclass(frozen=True, slots=True)
-class Invite:
-    """What the operator carries from the broker's log to the newcomer."""
-
-    broker_key: bytes  # Z85, 40 bytes
-    token: bytes  # 32 bytes
-
-    def text(self) -> str:
-        """The invite as one copy-pasteable, shell-safe word."""
-        raw_key = zmq.utils.z85.decode(self.broker_key)
-        return f"{INVITE_PREFIX}.{raw_key.hex()}.{self.token.hex()}"
-
-    @classmethod
-    def parse(cls, text: str) -> "Invite":
-        """Read an invite; raise PairingError saying what is wrong with it."""
-        match = _INVITE_RE.match(text.strip())
-        if match is None:
-            raise PairingError("this is not a spine invite: expected 'spine1.<64 hex>.<64 hex>' "
-                               "as printed in the broker's log (copy the whole word)")
-        raw_key, token = bytes.fromhex(match[1]), bytes.fromhex(match[2])
-        if len(token) != TOKEN_BYTES:
-            raise PairingError("the invite's token has the wrong length")
-        return cls(zmq.utils.z85.encode(raw_key), token)
 
 
 class PairingEndpoint:
