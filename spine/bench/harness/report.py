@@ -38,8 +38,8 @@ class LoopResult:
     ``torn`` counts frames a reader took as consistent that were not (must
     be 0); ``counts`` holds the other tallies (frames overwritten before a
     reader got them, requests lost, sends failed, ...); ``cpu_percent`` is
-    each process's CPU use over its phase (100 = one core; the broker's
-    includes its start-up).
+    each process's CPU use over its phase (100 = one core; the roles' include
+    their set-up, the broker's does not).
     """
 
     config: LoopConfig

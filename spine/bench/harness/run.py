@@ -208,6 +208,8 @@ class _Run:
                        ("follower", follower_role), ("controller", controller_role))}
             for role in others.values():
                 role.wait_ready(SETUP_TIMEOUT_S)
+            broker_proc = psutil.Process(broker.proc.pid)
+            broker_cpu_before = broker_proc.cpu_times()
             start_ns = self._start([writer, *others.values()])
             events = []
             if cfg.responder_stall is not None:
@@ -222,10 +224,11 @@ class _Run:
             f = others["follower"].result(GRACE_S + SETUP_TIMEOUT_S)
             self.stop.set()
             resp = others["responder"].result(SETUP_TIMEOUT_S)
-            broker_cpu = psutil.Process(broker.proc.pid).cpu_times()
+            broker_cpu = broker_proc.cpu_times()
         for role, r in (("writer", w), ("controller", c), ("reader", rd), ("follower", f), ("responder", resp)):
             self._cpu(role, r["cpu_s"], cfg.duration_s)
-        self._cpu("broker", broker_cpu.user + broker_cpu.system, cfg.duration_s)
+        self._cpu("broker", broker_cpu.user + broker_cpu.system - broker_cpu_before.user - broker_cpu_before.system,
+                  cfg.duration_s)
         return self._system_measures(w, c, rd, f, resp)
 
     def _system_measures(self, w: dict, c: dict, rd: dict, f: dict, resp: dict,

@@ -1,0 +1,115 @@
+"""The 1 kHz harness measures what it says: tick and sample counts, coordinated-omission accounting, outputs."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import numpy as np
+import pytest
+from hdrh.histogram import HdrHistogram
+
+from spine.bench.harness import LoopConfig, run_loop
+from spine.bench.harness.config import parse_cpus
+from spine.bench.harness.pacing import next_slot, synthesized_count
+from spine.bench.harness.stats import measure
+from spine.bench.loop import main
+from spine.errors import ConfigError
+
+MS = 1_000_000
+
+
+@pytest.mark.parametrize("latency_ns", [1, 300_000, MS - 1, MS, MS + 1, 2 * MS, 2_500_000, 99 * MS + 7, 100 * MS])
+def test_slots_skipped_after_a_slow_reply_equal_the_samples_hdr_correction_adds(latency_ns):
+    hist = HdrHistogram(1, 3600 * 10**9, 3)
+    hist.record_corrected_value(latency_ns, MS)
+    skipped = next_slot(10, latency_ns, MS) - 10 - 1
+    assert skipped == synthesized_count(latency_ns, MS) == hist.get_total_count() - 1
+
+
+def test_corrected_round_trips_account_for_every_scheduled_slot_across_a_stall():
+    slots, latencies, slot = [], [], 0
+    while slot < 1000:
+        latency = 80 * MS if slot == 400 else 300_000  # one 80 ms stall
+        slots.append(slot)
+        latencies.append(latency)
+        slot = next_slot(slot, latency, MS)
+    m = measure("rtt", "simulated", np.array(latencies), corrected_interval_ns=MS, deadline_ns=MS)
+    assert len(slots) == 1000 - 79
+    assert m.count == 1000 and m.synthesized == 79
+    assert m.over_deadline == 79  # the stalled request and the 78 synthesized ones above 1 ms
+    assert m.percentile_us(99) > 10_000 and m.summary()["max"] >= 80_000
+
+
+def test_a_config_that_cannot_run_is_refused_with_the_reason():
+    with pytest.raises(ConfigError, match="multiple of 8"):
+        LoopConfig(frame_bytes=1001)
+    with pytest.raises(ConfigError, match="unknown role"):
+        LoopConfig(pin={"physics": (0,)})
+    with pytest.raises(ConfigError, match="inside"):
+        LoopConfig(duration_s=1, responder_stall=(0.95, 0.1))
+    assert parse_cpus("0-2,5") == (0, 1, 2, 5)
+    with pytest.raises(ConfigError):
+        parse_cpus("one")
+
+
+def _segments_of_this_process() -> list[str]:
+    return [n for n in os.listdir("/dev/shm") if n.startswith(f"spine-loop-{os.getpid()}-")]
+
+
+@pytest.mark.timeout(120)
+def test_short_run_counts_every_tick_and_sample_and_writes_json_and_plot(tmp_path, capsys):
+    out_json, out_png = tmp_path / "loop.json", tmp_path / "loop.png"
+    assert main(["--duration", "1.5", "--baseline", "0.5", "--frame-size", "65536", "--no-progress",
+                 "--json", str(out_json), "--plot", str(out_png)]) == 0
+    figures = json.loads(out_json.read_text())
+    assert figures["ticks"] == 1500
+    assert figures["tick_jitter_us"]["count"] == 1500 and figures["tick_total_us"]["count"] == 1500
+    counts = figures["counts"]
+    assert figures["shm_handoff_us"]["count"] + counts["shm_overwritten"] + counts["shm_missed"] == 1500
+    assert figures["descriptor_us"]["count"] + counts["descriptors_lost"] == 1500
+    # every scheduled control slot is in the histogram: sent, or skipped and synthesized
+    assert counts["control_sent"] + counts["control_skipped"] == figures["control_rtt_us"]["count"]
+    assert 1500 <= figures["control_rtt_us"]["count"] <= 1500 + 50
+    assert figures["control_service_us"]["count"] == counts["control_sent"] == counts["responder_served"]
+    assert figures["timer_jitter_us"]["count"] == 500
+    assert 500 <= figures["raw_echo_rtt_us"]["count"] <= 550
+    assert figures["torn"] == 0
+    assert figures["misses"] == (figures["tick_total_us"]["over_deadline"]
+                                 + figures["control_rtt_us"]["over_deadline"])
+    assert figures["miss_fraction"] == pytest.approx(
+        figures["misses"] / (1500 + figures["control_rtt_us"]["count"]))
+    for key in ("p50", "p90", "p99", "p99_9", "p99_99", "max"):
+        assert figures["control_rtt_us"][key] > 0
+    assert {"control_p50_vs_raw", "tick_jitter_p99_vs_timer", "shm_p99_vs_budget"} <= set(figures["ratios"])
+    assert out_png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    printed = capsys.readouterr().out
+    assert "control RTT (corrected)" in printed and "control_p50_vs_raw" in printed
+    assert _segments_of_this_process() == []
+
+
+@pytest.mark.timeout(120)
+def test_pausing_the_responder_adds_the_missed_sends_to_the_round_trip_histogram():
+    stall_s = 0.08  # under the 100 ms control-class age limit, so the held request is still answered
+    result = run_loop(LoopConfig(duration_s=1.5, baselines=False, frame_bytes=4096,
+                                 responder_stall=(0.5, stall_s)))
+    rtt, service = result.measures["control_rtt"], result.measures["control_service"]
+    sent = result.counts["control_sent"]
+    # the slots that fell due while the responder was stopped were not sent ...
+    assert sent <= 1500 - 60
+    # ... but the corrected histogram holds one sample per scheduled slot, the synthesized ones
+    # spread from the stall's length down to the period, as if they had been sent and waited
+    assert rtt.count == sent + rtt.synthesized and 1500 <= rtt.count <= 1550
+    assert rtt.summary()["max"] >= stall_s * 1e6 * 0.9
+    above_10ms = sum(1 for v in _values(rtt) if v > 10 * MS)
+    assert above_10ms >= 60
+    # measured from the actual send, the stall is a single slow sample (coordinated omission)
+    assert sum(1 for v in _values(service) if v > 10 * MS) <= 3
+    assert result.counts["responder_dropped"] == 0 and result.counts["control_lost"] == 0
+
+
+def _values(m) -> list[int]:
+    out = []
+    for item in m.histogram.get_recorded_iterator():
+        out.extend([item.value_iterated_to] * item.count_at_value_iterated_to)
+    return out
