@@ -22,6 +22,11 @@
 #ifndef SPINE_SHM_H
 #define SPINE_SHM_H
 
+/* syscall() and clock_gettime() are POSIX/GNU, hidden by glibc under strict -std=c11 */
+#if !defined(_GNU_SOURCE) && !defined(_DEFAULT_SOURCE)
+#define _DEFAULT_SOURCE 1
+#endif
+
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
@@ -31,6 +36,10 @@
 #include <unistd.h>
 #include <linux/futex.h>
 #include <sys/syscall.h>
+
+#ifndef CLOCK_MONOTONIC
+#error "spine_shm.h needs POSIX declarations: include it before other headers, or compile with -D_GNU_SOURCE"
+#endif
 
 #ifdef __cplusplus
 #include <atomic>

@@ -7,7 +7,7 @@ import subprocess
 import numpy as np
 import pytest
 
-from shmtest_support import cleanup, compile_tool, pattern_frame, unique_name
+from shmtest_support import NATIVE, cleanup, compile_tool, pattern_frame, unique_name
 from spine.shm import WaveformReader, WaveformWriter
 
 SLOTS, SIZE, FRAMES = 4, 65536, 50
@@ -60,3 +60,11 @@ def test_c_reader_follows_what_python_writes(tool, name):
     assert reader.returncode == 0, err
     status, got, skipped = out.split()
     assert status == "ok" and int(got) + int(skipped) == FRAMES and int(got) >= 1
+
+
+@pytest.mark.parametrize("compiler", [["gcc", "-std=c11"], ["g++", "-std=c++20", "-x", "c++"]], ids=["c11", "c++20"])
+def test_header_compiles_on_its_own_under_strict_standards(compiler, tmp_path):
+    source = tmp_path / "only_the_header.c"
+    source.write_text('#include "spine_shm.h"\nint main(void) { return 0; }\n')
+    subprocess.run([*compiler, "-O2", "-Wall", "-Wextra", "-Werror", "-I", str(NATIVE), str(source),
+                    "-o", str(tmp_path / "only_the_header")], check=True, capture_output=True, text=True)
