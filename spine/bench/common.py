@@ -1,0 +1,161 @@
+"""What the core benchmarks share: a throw-away bus, child-process roles, percentiles, output.
+
+Every benchmark starts what it measures as separate processes with CURVE on, measures a
+baseline in the same run and reports ratios, because these machines are shared and noisy.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing as mp
+import os
+import platform
+import shutil
+import tempfile
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Callable, Iterator
+
+import numpy as np
+import zmq
+
+from spine.broker.process import BrokerProcess
+from spine.protocol import neural_spike_pb2 as pb
+from spine.security.keys import KeyPair, load_or_create
+from spine.security.whitelist import Entry, add_entry
+
+SPAWN = mp.get_context("spawn")
+
+
+class BenchBus:
+    """A broker process over ipc with a fresh key directory and whitelisted identities."""
+
+    def __init__(self, names: list[str], *, tcp: bool = False, extra_args: list[str] | None = None) -> None:
+        self.root = Path(tempfile.mkdtemp(prefix="spine-bench-", dir="/tmp"))
+        self.keys_dir = self.root / "keys"
+        for name in names:
+            keys = load_or_create(self.keys_dir, name)
+            add_entry(self.keys_dir, Entry(keys.public, name, pb.ORCHESTRATOR))
+        from spine.broker.process import free_tcp_base
+        self.broker = BrokerProcess(self.keys_dir, self.root / "run", log_path=self.root / "broker.log",
+                                    tcp_host="127.0.0.1" if tcp else None,
+                                    tcp_port=free_tcp_base() if tcp else None, extra_args=extra_args)
+
+    def __enter__(self) -> "BenchBus":
+        self.broker.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.broker.stop()
+        shutil.rmtree(self.root, ignore_errors=True)
+
+    def keys(self, name: str) -> KeyPair:
+        """The identity ``name`` from the bench's key directory."""
+        return load_or_create(self.keys_dir, name)
+
+
+class Child:
+    """A role running in its own (spawned) process; stopped by ``stop()`` or the context manager."""
+
+    def __init__(self, target: Callable, *args, nice: int = 0) -> None:
+        self.ready = SPAWN.Event()
+        self.stop_flag = SPAWN.Event()
+        self.process = SPAWN.Process(target=_child_main, args=(target, nice, self.ready,
+                                                                self.stop_flag, *args), daemon=True)
+
+    def start(self, timeout: float = 20.0) -> "Child":
+        """Start the process and wait until the role says it is ready."""
+        self.process.start()
+        if not self.ready.wait(timeout):
+            self.stop()
+            raise RuntimeError(f"benchmark role {self.process.name} did not get ready in {timeout} s")
+        return self
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Ask the role to stop, then terminate it if it does not."""
+        self.stop_flag.set()
+        self.process.join(timeout)
+        if self.process.is_alive():
+            self.process.terminate()
+            self.process.join(timeout)
+        if self.process.is_alive():
+            self.process.kill()
+            self.process.join()
+
+    def __enter__(self) -> "Child":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+
+def _child_main(target: Callable, nice: int, ready, stop_flag, *args) -> None:
+    if nice:
+        os.nice(nice)
+    if nice >= 19 and hasattr(os, "SCHED_IDLE"):  # bulk work: run only when nothing else wants the CPU
+        os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
+    target(ready, stop_flag, *args)
+
+
+def curve_pair() -> tuple[bytes, bytes]:
+    """A throw-away CURVE key pair (public, secret) for baseline sockets."""
+    return zmq.curve_keypair()
+
+
+def percentiles(samples_us) -> dict[str, float]:
+    """p50, p90, p99, p99.9, max, mean and count of samples in microseconds."""
+    a = np.asarray(samples_us, dtype=np.float64)
+    if a.size == 0:
+        return {"n": 0}
+    return {"n": int(a.size), "p50": float(np.percentile(a, 50)), "p90": float(np.percentile(a, 90)),
+            "p99": float(np.percentile(a, 99)), "p99_9": float(np.percentile(a, 99.9)),
+            "max": float(a.max()), "mean": float(a.mean())}
+
+
+def machine() -> dict:
+    """What the figures were measured on."""
+    return {"cpus": os.cpu_count(), "python": platform.python_version(),
+            "zmq": zmq.zmq_version(), "pyzmq": zmq.__version__, "platform": platform.platform(),
+            "load_avg": os.getloadavg()}
+
+
+def parser(name: str, doc: str) -> argparse.ArgumentParser:
+    """An argument parser with the options every benchmark has."""
+    p = argparse.ArgumentParser(prog=f"spine bench {name}", description=doc)
+    p.add_argument("--json", metavar="FILE", help="also write the figures to FILE")
+    return p
+
+
+def write_json(path: str | None, figures: dict) -> None:
+    """Write ``figures`` (with the machine description) to ``path`` when one is given."""
+    if path:
+        figures = {**figures, "machine": machine()}
+        Path(path).write_text(json.dumps(figures, indent=2) + "\n")
+        print(f"figures written to {path}")
+
+
+def table(rows: list[tuple], headers: tuple) -> str:
+    """A plain-text table."""
+    cells = [tuple(str(c) for c in headers)] + [tuple(_fmt(c) for c in r) for r in rows]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
+    lines = ["  ".join(c.rjust(w) if i else c.ljust(w) for i, (c, w) in enumerate(zip(r, widths)))
+             for r in cells]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def _fmt(value) -> str:
+    if isinstance(value, float):
+        return f"{value:,.1f}" if abs(value) >= 10 else f"{value:.2f}"
+    if isinstance(value, int):
+        return f"{value:,}"
+    return str(value)
+
+
+@contextmanager
+def deadline(seconds: float) -> Iterator[Callable[[], bool]]:
+    """A callable that turns True once ``seconds`` have passed (monotonic)."""
+    end = time.monotonic() + seconds
+    yield lambda: time.monotonic() >= end

@@ -1,0 +1,90 @@
+"""``spine bench rtt``: a control round trip through the broker vs a raw pyzmq echo.
+
+Both with CURVE, between separate processes, in the same run: the client here sends a
+request through the broker to a responder process and waits for the reply; the baseline
+sends the same frames to a plain pyzmq ROUTER echo process. ``ratios`` = broker / raw.
+"""
+
+from __future__ import annotations
+
+import time
+
+import zmq
+
+from spine.bench.common import BenchBus, Child, curve_pair, parser, percentiles, table, write_json
+from spine.bench import roles
+from spine.client.component import Component, Plane
+from spine.protocol.envelope import new_spike, request_id_bytes
+from spine.protocol.framing import Kind, pack_header
+from spine.sockets import tune
+
+
+def measure_broker_with(client: Component, count: int, warmup: int) -> list[float]:
+    """Control round trips from ``client`` to the "responder" component, in µs."""
+    samples = []
+    for i in range(warmup + count):
+        spike = new_spike(text_data="ping")
+        t0 = time.perf_counter_ns()
+        client.request("responder", spike, timeout=5, plane=Plane.CONTROL)
+        if i >= warmup:
+            samples.append((time.perf_counter_ns() - t0) / 1e3)
+    return samples
+
+
+def measure_broker(bus: BenchBus, count: int, warmup: int) -> list[float]:
+    """Round trips client → broker → responder → broker → client, in µs."""
+    eps = bus.broker.ipc
+    with Child(roles.responder, str(bus.keys_dir), eps, "responder", bus.broker.public_key):
+        with Component("client", keys_dir=bus.keys_dir, endpoints=eps,
+                       broker_key=bus.broker.public_key) as client:
+            return measure_broker_with(client, count, warmup)
+
+
+def measure_raw(root, count: int, warmup: int) -> list[float]:
+    """Round trips to a plain pyzmq ROUTER echo process over ipc, CURVE on, in µs."""
+    public, secret = curve_pair()
+    cpub, csec = curve_pair()
+    endpoint = f"ipc://{root}/raw-echo.ipc"
+    spike = new_spike(text_data="ping")
+    frames = [pack_header(Kind.REQUEST, "responder", request_id_bytes(spike)), spike.SerializeToString()]
+    with Child(roles.raw_echo, endpoint, public, secret):
+        ctx = zmq.Context()
+        sock = tune(ctx.socket(zmq.DEALER))
+        sock.curve_secretkey, sock.curve_publickey, sock.curve_serverkey = csec, cpub, public
+        sock.connect(endpoint)
+        samples = []
+        try:
+            for i in range(warmup + count):
+                t0 = time.perf_counter_ns()
+                sock.send_multipart(frames)
+                sock.recv_multipart()
+                if i >= warmup:
+                    samples.append((time.perf_counter_ns() - t0) / 1e3)
+        finally:
+            sock.close(0)
+            ctx.term()
+    return samples
+
+
+def run(count: int = 5000, warmup: int = 500) -> dict:
+    """Measure both and return the figures with ``ratios`` (broker / raw)."""
+    with BenchBus(["client", "responder"]) as bus:
+        raw = percentiles(measure_raw(bus.root, count, warmup))
+        broker = percentiles(measure_broker(bus, count, warmup))
+    return {"benchmark": "rtt", "count": count, "raw_us": raw, "broker_us": broker,
+            "ratios": {"p50": broker["p50"] / raw["p50"], "p99": broker["p99"] / raw["p99"]}}
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Command-line entry point."""
+    p = parser("rtt", __doc__.splitlines()[0])
+    p.add_argument("--count", type=int, default=5000)
+    args = p.parse_args(argv)
+    figures = run(args.count)
+    rows = [(name, f["p50"], f["p90"], f["p99"], f["p99_9"], f["max"])
+            for name, f in (("raw pyzmq echo", figures["raw_us"]), ("through broker", figures["broker_us"]))]
+    print(table(rows, ("round trip (µs)", "p50", "p90", "p99", "p99.9", "max")))
+    print(f"ratios broker/raw: p50 {figures['ratios']['p50']:.2f}  p99 {figures['ratios']['p99']:.2f}"
+          "  (target p50 <= 2.2)")
+    write_json(args.json, figures)
+    return 0
