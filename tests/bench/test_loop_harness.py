@@ -70,10 +70,11 @@ def test_short_run_counts_every_tick_and_sample_and_writes_json_and_plot(tmp_pat
     assert figures["descriptor_us"]["count"] + counts["descriptors_lost"] == 1500
     # every scheduled control slot is in the histogram: sent, or skipped and synthesized
     assert counts["control_sent"] + counts["control_skipped"] == figures["control_rtt_us"]["count"]
-    assert 1500 <= figures["control_rtt_us"]["count"] <= 1500 + 50
+    # (the last request may overshoot the end by up to its timeout, 500 slots)
+    assert 1500 <= figures["control_rtt_us"]["count"] <= 1500 + 500
     assert figures["control_service_us"]["count"] == counts["control_sent"] == counts["responder_served"]
     assert figures["timer_jitter_us"]["count"] == 500
-    assert 500 <= figures["raw_echo_rtt_us"]["count"] <= 550
+    assert 500 <= figures["raw_echo_rtt_us"]["count"] <= 500 + 500
     assert figures["torn"] == 0
     assert figures["misses"] == (figures["tick_total_us"]["over_deadline"]
                                  + figures["control_rtt_us"]["over_deadline"])
@@ -90,26 +91,24 @@ def test_short_run_counts_every_tick_and_sample_and_writes_json_and_plot(tmp_pat
 
 @pytest.mark.timeout(120)
 def test_pausing_the_responder_adds_the_missed_sends_to_the_round_trip_histogram():
-    stall_s = 0.08  # under the 100 ms control-class age limit, so the held request is still answered
+    stall_s = 0.06  # well under the 100 ms control-class age limit, so the held request is still answered
     result = run_loop(LoopConfig(duration_s=1.5, baselines=False, frame_bytes=4096,
                                  responder_stall=(0.5, stall_s)))
     rtt, service = result.measures["control_rtt"], result.measures["control_service"]
     sent = result.counts["control_sent"]
+    assert result.counts["responder_dropped"] == 0 and result.counts["control_lost"] == 0
     # the slots that fell due while the responder was stopped were not sent ...
-    assert sent <= 1500 - 60
+    assert sent <= 1500 - 45
     # ... but the corrected histogram holds one sample per scheduled slot, the synthesized ones
     # spread from the stall's length down to the period, as if they had been sent and waited
-    assert rtt.count == sent + rtt.synthesized and 1500 <= rtt.count <= 1550
+    assert rtt.count == sent + rtt.synthesized and 1500 <= rtt.count <= 1500 + 500
+    assert rtt.synthesized >= 45
     assert rtt.summary()["max"] >= stall_s * 1e6 * 0.9
-    above_10ms = sum(1 for v in _values(rtt) if v > 10 * MS)
-    assert above_10ms >= 60
-    # measured from the actual send, the stall is a single slow sample (coordinated omission)
-    assert sum(1 for v in _values(service) if v > 10 * MS) <= 3
-    assert result.counts["responder_dropped"] == 0 and result.counts["control_lost"] == 0
+    # measured from the actual send, the stall is a single slow sample (coordinated omission);
+    # other slow samples (a busy machine) are in both histograms, so compare the two
+    assert _count_above(rtt, 10 * MS) - _count_above(service, 10 * MS) >= 40
 
 
-def _values(m) -> list[int]:
-    out = []
-    for item in m.histogram.get_recorded_iterator():
-        out.extend([item.value_iterated_to] * item.count_at_value_iterated_to)
-    return out
+def _count_above(m, value_ns: int) -> int:
+    return sum(item.count_at_value_iterated_to for item in m.histogram.get_recorded_iterator()
+               if item.value_iterated_to > value_ns)

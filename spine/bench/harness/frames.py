@@ -30,8 +30,8 @@ def stamp_ok(data, frame_index: int) -> bool:
     return bool(np.all(words[:: STAMP_STRIDE // 8] == frame_index) and words[-1] == frame_index)
 
 
-class InPlaceFollower:
-    """Follows a writer's frames in order and checks each in place, through a validated zero-copy view.
+class InPlaceChecker:
+    """Checks frames of a writer's ring in place, through a validated zero-copy view.
 
     ``WaveformReader.wait_next`` always copies the frame out; a reader that
     works on frames in place needs "sleep on the futex until frame i exists,
@@ -42,32 +42,30 @@ class InPlaceFollower:
     def __init__(self, reader: WaveformReader) -> None:
         self.reader = reader
         self._map = reader._map
-        self.next = reader.frame_count
 
-    def wait(self, timeout_s: float) -> bool:
-        """Sleep on the futex until frame ``self.next`` is committed; False on timeout."""
-        if _seqlock.frame_count(self._map) > self.next:
+    def wait(self, index: int, timeout_s: float) -> bool:
+        """Sleep on the futex until frame ``index`` is committed; False on timeout."""
+        if _seqlock.frame_count(self._map) > index:
             return True
-        return _seqlock.wait(self._map, self.next, int(timeout_s * 1e9)) is not None
+        return _seqlock.wait(self._map, index, int(timeout_s * 1e9)) is not None
 
-    def check_next(self) -> tuple[int, str, int]:
-        """Check frame ``self.next`` in place and move on: (frame index, outcome, monotonic ns when checked).
+    def check(self, index: int, sequence_num: int | None = None) -> tuple[str, int]:
+        """Check frame ``index`` in place: (outcome, monotonic ns when it was held consistent or given up).
 
         outcome is "ok" (consistent and correctly stamped), "torn" (the
-        seqlock said consistent but the stamps disagree), "overwritten" (the
-        writer reused the slot before or while it was checked: detected, not
-        torn).  ShmError if the frame has not been written yet.
+        seqlock said consistent but the stamps disagree) or "overwritten"
+        (the writer reused the slot before or while it was checked, or its
+        sequence number is not ``sequence_num``: detected, not torn).
+        ShmError if the frame has not been written yet.
         """
-        index = self.next
         info = _seqlock.peek(self._map, index)
         if info[0] == _seqlock.NOT_YET:
             raise ShmError(f"frame {index} of {self.reader.name!r} has not been written yet")
-        self.next = index + 1
-        if info[0] != _seqlock.OK:
-            return index, "overwritten", time.monotonic_ns()
+        if info[0] != _seqlock.OK or (sequence_num is not None and info[3] != sequence_num):
+            return "overwritten", time.monotonic_ns()
         try:
             with FrameView(self.reader, info) as view:  # leaving the block validates the view
                 good = stamp_ok(view.data, index)
         except ShmFrameOverwritten:
-            return index, "overwritten", time.monotonic_ns()
-        return index, ("ok" if good else "torn"), time.monotonic_ns()
+            return "overwritten", time.monotonic_ns()
+        return ("ok" if good else "torn"), time.monotonic_ns()

@@ -10,11 +10,10 @@ import time
 
 import numpy as np
 
-from spine.bench.harness.config import FOLLOWER, WRITER, LoopConfig, Wiring
-from spine.bench.harness.frames import InPlaceFollower, stamp, stamp_ok
+from spine.bench.harness.config import DEADLINE_NS, FOLLOWER, WRITER, LoopConfig, Wiring
+from spine.bench.harness.frames import InPlaceChecker, stamp, stamp_ok
 from spine.bench.harness.pacing import Pacer, set_timer_slack
 from spine.bench.harness.procs import LIVE_TICK_MISSES, LIVE_TICKS, RoleLink
-from spine.bench.harness.config import DEADLINE_NS
 from spine.errors import SendFailed, ShmFrameOverwritten
 from spine.protocol.envelope import new_spike
 from spine.protocol.framing import MsgClass
@@ -70,24 +69,24 @@ def reader_role(link: RoleLink, cfg: LoopConfig, wiring: Wiring) -> dict:
         start_ns = link.ready()
         deadline = start_ns + n * cfg.tick_period_ns + int(GRACE_S * 1e9)
         if cfg.read_mode == "view":
-            _follow_in_place(InPlaceFollower(reader), n, deadline, held, counts)
+            _follow_in_place(InPlaceChecker(reader), n, deadline, held, counts)
         else:
             _follow_copying(reader, cfg.frame_bytes, n, deadline, held, counts)
     return {"held": held, **counts}
 
 
-def _follow_in_place(follower: InPlaceFollower, n: int, deadline: int, held: np.ndarray,
+def _follow_in_place(checker: InPlaceChecker, n: int, deadline: int, held: np.ndarray,
                      counts: dict[str, int]) -> None:
-    while follower.next < n and time.monotonic_ns() < deadline:
-        if not follower.wait(0.05):
+    index = 0
+    while index < n and time.monotonic_ns() < deadline:
+        if not checker.wait(index, 0.05):
             continue
-        index, outcome, now = follower.check_next()
-        if index >= n:
-            break
+        outcome, now = checker.check(index)
         if outcome == "ok":
             held[index] = now
         else:
             counts[outcome] += 1
+        index += 1
 
 
 def _follow_copying(reader: WaveformReader, size: int, n: int, deadline: int, held: np.ndarray,
@@ -110,18 +109,20 @@ def _follow_copying(reader: WaveformReader, size: int, n: int, deadline: int, he
 
 
 def follower_role(link: RoleLink, cfg: LoopConfig, wiring: Wiring) -> dict:
-    """Receive every WaveformSHM descriptor on the data plane, then read the frame it points at.
+    """Receive every WaveformSHM descriptor on the data plane, then check the frame it points at.
 
-    Records when each descriptor arrived; a frame already overwritten on
-    arrival or torn is counted.
+    Records when each descriptor arrived; the frame is checked in place or
+    copied out with ``read_descriptor`` (``cfg.read_mode``), and one already
+    overwritten on arrival, or torn, is counted.
     """
     n = cfg.ticks
     received = np.full(n, -1, dtype=np.int64)
-    counts = {"torn": 0, "overwritten": 0, "unexpected": 0}
-    out = np.ones(cfg.frame_bytes, dtype=np.uint8)
+    counts = {"ok": 0, "torn": 0, "overwritten": 0, "unexpected": 0}
+    out = np.ones(cfg.frame_bytes, dtype=np.uint8) if cfg.read_mode == "copy" else None
     comp = wiring.component(FOLLOWER)
     try:
         with WaveformReader(wiring.segment) as reader:
+            checker = InPlaceChecker(reader) if out is None else None
             start_ns = link.ready()
             deadline = start_ns + n * cfg.tick_period_ns + int(GRACE_S * 1e9)
             got = 0
@@ -139,12 +140,20 @@ def follower_role(link: RoleLink, cfg: LoopConfig, wiring: Wiring) -> dict:
                     continue
                 received[desc.frame_index] = now
                 got += 1
-                try:
-                    frame = read_descriptor(reader, desc, out)
-                except ShmFrameOverwritten:
-                    counts["overwritten"] += 1
-                    continue
-                counts["torn"] += not stamp_ok(frame.data, desc.frame_index)
+                counts[_check_described(reader, checker, desc, out)] += 1
     finally:
         comp.close()
     return {"received": received, **counts}
+
+
+def _check_described(reader: WaveformReader, checker: InPlaceChecker | None, desc, out) -> str:
+    """Check the frame a descriptor names, in place (``checker``) or copied into ``out``: ok/torn/overwritten."""
+    if checker is not None:
+        if desc.segment_id != reader.segment_id:
+            return "unexpected"
+        return checker.check(desc.frame_index, desc.sequence_num)[0]
+    try:
+        frame = read_descriptor(reader, desc, out)
+    except ShmFrameOverwritten:
+        return "overwritten"
+    return "ok" if stamp_ok(frame.data, desc.frame_index) else "torn"

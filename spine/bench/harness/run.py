@@ -264,6 +264,7 @@ class _Run:
             "shm_missed": int(n - got.sum() - rd["torn"] - rd["overwritten"]),
             "follower_torn": int(f["torn"]),
             "follower_overwritten": int(f["overwritten"]),
+            "follower_unexpected": int(f["unexpected"]),
             "descriptors_lost": int(n - arrived.sum()),
             "descriptor_send_failed": int(w["send_failed"]),
         }
