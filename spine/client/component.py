@@ -37,6 +37,7 @@ from spine.sockets import curve_client, tune
 log = logging.getLogger("spine.client")
 
 BROKER_KEY_NAME = "broker"
+CONTROL_IO, DATA_IO = 1, 2  # ZMQ_AFFINITY bitmasks: I/O thread 0 and I/O thread 1
 REPLY_CACHE_SIZE = 4096
 _COHERENCE_CLASS = {MsgClass.CONTROL: MessageClass.CONTROL,
                     MsgClass.COGNITIVE: MessageClass.COGNITIVE}
@@ -128,21 +129,22 @@ class Component:
         self.counters = ClientCounters()
         self.coherence = coherence or CoherenceChecker()
         self._own_context = context is None
-        self._ctx = context or zmq.Context()
+        self._ctx = context or zmq.Context(io_threads=2)
         self._hwm = hwm
         self._inbox: deque[Message] = deque()
         self._replies: OrderedDict[bytes, tuple[Plane, list[bytes]]] = OrderedDict()
         self._sub: zmq.Socket | None = None
         self._closed = False
-        self.control = self._dealer(self.endpoints.control, max_bytes=None)
-        self.data = self._dealer(self.endpoints.data, max_bytes=None)
+        self.control = self._dealer(self.endpoints.control, max_bytes=None, io_thread=CONTROL_IO)
+        self.data = self._dealer(self.endpoints.data, max_bytes=None, io_thread=DATA_IO)
         self._sockets = {Plane.CONTROL: self.control, Plane.DATA: self.data}
         self._reliable = ReliableSender(self.data)
         self._heartbeat = None
         self._want_heartbeat = heartbeat
 
-    def _dealer(self, endpoint: str, *, max_bytes: int | None) -> zmq.Socket:
+    def _dealer(self, endpoint: str, *, max_bytes: int | None, io_thread: int) -> zmq.Socket:
         sock = tune(self._ctx.socket(zmq.DEALER), hwm=self._hwm, max_bytes=max_bytes)
+        sock.setsockopt(zmq.AFFINITY, io_thread)  # own I/O thread: data never delays control
         sock.setsockopt(zmq.ROUTING_ID, self.name.encode())
         sock.setsockopt(zmq.RECONNECT_IVL, 100)
         sock.setsockopt(zmq.RECONNECT_IVL_MAX, 2000)  # exponential backoff to 2 s
@@ -160,12 +162,15 @@ class Component:
         without an answer the connections are made anew: a key whitelisted meanwhile gets in.
         """
         deadline = time.monotonic() + timeout
+        instances: list[str] = []
         for plane in Plane:
             wait = 0.2
             while True:
                 try:
-                    self.request_broker("hello", plane=plane,
-                                        timeout=max(0.01, min(wait, deadline - time.monotonic())))
+                    hello = self.request_broker(
+                        "hello", plane=plane,
+                        timeout=max(0.01, min(wait, deadline - time.monotonic())))
+                    instances.append(_broker_instance(hello))
                     break
                 except RequestTimeout:
                     if time.monotonic() >= deadline:
@@ -179,7 +184,8 @@ class Component:
                     wait = min(2 * wait, 1.0)
         if self._want_heartbeat and self._heartbeat is None:
             from spine.client.heartbeat import HeartbeatThread
-            self._heartbeat = HeartbeatThread(self)
+            # the instance greeted first: a heartbeat answered by another one means a restart
+            self._heartbeat = HeartbeatThread(self, broker_instance=instances[0] or None)
             self._heartbeat.start()
         return self
 
@@ -187,7 +193,8 @@ class Component:
         """Replace the connection of ``plane`` with a new one (after a refused handshake)."""
         old = self._sockets[plane]
         old.close(linger=0)
-        sock = self._dealer(self._endpoint(plane), max_bytes=None)
+        sock = self._dealer(self._endpoint(plane), max_bytes=None,
+                            io_thread=CONTROL_IO if plane is Plane.CONTROL else DATA_IO)
         self._sockets[plane] = sock
         if plane is Plane.CONTROL:
             self.control = sock
@@ -509,6 +516,15 @@ class Component:
             except zmq.Again:
                 pass
         log.info("%s: rejoined the broker", self.name)
+
+
+def _broker_instance(hello: Message) -> str:
+    """The broker instance id in its answer to hello (``hello NAME PLANE INSTANCE``), or ''."""
+    try:
+        words = hello.spike.text_data.split()
+    except EnvelopeError:
+        return ""
+    return words[3] if len(words) == 4 else ""
 
 
 def _default_class(plane: Plane) -> MsgClass:
