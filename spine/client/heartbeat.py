@@ -33,14 +33,15 @@ class HeartbeatThread:
     """Sends the component's StatusReport every ``interval`` s and watches the broker's answers."""
 
     def __init__(self, component: "Component", interval: float = 1.0,
-                 broker_dead_after: float = 3.0) -> None:
+                 broker_dead_after: float = 3.0, broker_instance: str | None = None) -> None:
         self.component = component
         self.interval = interval
         self.broker_dead_after = broker_dead_after
         self.state = pb.StatusReport.READY
         self.metrics: dict[str, float] = {}
         self.broker_alive = True
-        self.broker_instance: str | None = None
+        # the instance the component said hello to: an answer from another one is a restart
+        self.broker_instance: str | None = broker_instance
         self._rejoin = threading.Event()
         self._started = time.monotonic()
         self._process = psutil.Process()
@@ -89,6 +90,8 @@ class HeartbeatThread:
         wake.connect(self._wake_addr)
         sock = tune(comp._ctx.socket(zmq.DEALER), hwm=100)
         sock.setsockopt(zmq.ROUTING_ID, comp.name.encode() + b"/hb")
+        sock.setsockopt(zmq.RECONNECT_IVL, 100)
+        sock.setsockopt(zmq.RECONNECT_IVL_MAX, 1000)  # back off, yet hear a new broker within 1 s
         curve_client(sock, comp.keys, comp.broker_key)
         sock.connect(comp.endpoints.control)
         poller = zmq.Poller()
