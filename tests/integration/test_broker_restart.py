@@ -3,12 +3,13 @@ themselves, and no request is left hanging."""
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 
 import pytest
 
-from liveness_support import LiveBus, wait_until
+from liveness_support import LiveBus, component_status, wait_until
 from spine.errors import RequestTimeout, RoutingError
 from spine.protocol.envelope import new_spike, request_id_bytes
 
@@ -83,3 +84,21 @@ def test_components_notice_a_killed_broker_and_reconnect_to_its_successor(live):
     reply = client.request("server", new_spike(text_data="again"), timeout=1.0, retries=5)
     assert reply.spike.text_data == f"server pid={server.pid}: again"
     assert server.poll() is None
+
+
+def test_a_broker_restarted_at_once_is_recognised_by_its_new_instance(live, caplog):
+    caplog.set_level(logging.INFO, logger="spine.client")
+    server = live.spawn("server")
+    client = live.component("client")
+    client.request("server", new_spike(text_data="hello"), timeout=5)
+
+    kill_broker(live)
+    live.start()  # back before the 3 s of silence: only the new instance id tells
+    wait_until(lambda: "client: the broker restarted" in caplog.text, 2 + SLACK_S,
+               "the client seeing the broker's new instance")
+    # the server process rejoins by itself too (until it has, requests to it are refused)
+    wait_until(lambda: (row := component_status(client, "server")) and "control" in row["planes"],
+               2 + SLACK_S, "the server rejoining the new broker")
+    reply = client.request("server", new_spike(text_data="still there?"), timeout=5)
+    assert reply.spike.text_data == f"server pid={server.pid}: still there?"
+    assert "no heartbeat from the broker" not in caplog.text  # never taken for dead
