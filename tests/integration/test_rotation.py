@@ -10,12 +10,14 @@ from spine.client.key_switch import rotation_pending, switch_keys
 from spine.errors import KeyFileError, SpineError
 from spine.protocol import neural_spike_pb2 as pb
 from spine.protocol.envelope import new_spike
-from spine.protocol.framing import Kind
+from spine.client.component import Plane
+from spine.protocol.framing import Kind, MsgClass
 from spine.security import rotation, whitelist
 from spine.security.keys import load_keypair
 
 REQUESTS_BEFORE = 30
 REQUESTS_AFTER = 30
+PLANES = (Plane.CONTROL, Plane.DATA)
 
 
 class Traffic:
@@ -33,7 +35,10 @@ class Traffic:
         while not self.stop.is_set():
             self.sent += 1
             try:
-                reply = self.comp.request(self.to, new_spike(text_data=str(self.sent)), timeout=5)
+                # Both planes; class BULK has no age limit, so a busy test machine cannot make
+                # the receiver drop a request as stale (temporal coherence): a loss is a loss.
+                reply = self.comp.request(self.to, new_spike(text_data=str(self.sent)), timeout=5,
+                                          plane=PLANES[self.sent % 2], msg_class=MsgClass.BULK)
                 assert reply.spike.text_data == f"done {self.sent}"
             except (SpineError, AssertionError) as exc:
                 self.errors.append(f"request {self.sent}: {exc!r}")
@@ -74,7 +79,8 @@ def test_rotation_under_steady_request_traffic_loses_nothing(bus):
                     bus.components.append(comp)
                     state["switched"].set()
                 # The rotating component's own requests go on throughout, too.
-                reply = comp.request("echo", new_spike(text_data="own"), timeout=5)
+                reply = comp.request("echo", new_spike(text_data="own"), timeout=5,
+                                     msg_class=MsgClass.BULK)
                 assert reply.spike.text_data == "echo own"
                 state["own_requests"] += 1
                 while (msg := comp.recv(timeout=0.002)) is not None:
