@@ -14,7 +14,7 @@ from spine.bench.harness.config import DEADLINE_NS, FOLLOWER, WRITER, LoopConfig
 from spine.bench.harness.frames import InPlaceChecker, stamp, stamp_ok
 from spine.bench.harness.pacing import Pacer, set_timer_slack
 from spine.bench.harness.procs import LIVE_TICK_MISSES, LIVE_TICKS, RoleLink
-from spine.errors import SendFailed, ShmFrameOverwritten
+from spine.errors import SendFailed, ShmFrameOverwritten, ShmWriterGone
 from spine.protocol.envelope import new_spike
 from spine.protocol.framing import MsgClass
 from spine.shm import WaveformReader, WaveformWriter, descriptor_for, read_descriptor
@@ -93,7 +93,10 @@ def _follow_copying(reader: WaveformReader, size: int, n: int, deadline: int, he
                     counts: dict[str, int]) -> None:
     out = np.ones(size, dtype=np.uint8)  # touched now, not on the first frame
     while time.monotonic_ns() < deadline:
-        frame = reader.wait_next(timeout=0.05, out=out)
+        try:
+            frame = reader.wait_next(timeout=0.05, out=out)
+        except ShmWriterGone:  # the writer finished; the frames still missing were overwritten
+            return
         if frame is None:
             continue
         now = time.monotonic_ns()

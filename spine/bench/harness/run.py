@@ -110,9 +110,9 @@ class _Run:
         return start_ns
 
     def _watch(self, phase: str, start_ns: int, total_s: float, until: list[RoleProcess],
-               events: list[tuple[float, Callable[[], None]]] = ()) -> None:
+               events: list[tuple[float, Callable[[], None]]] | None = None) -> None:
         """Report progress and fire timed ``events`` (seconds after start) until every role in ``until`` reported."""
-        pending = sorted(events, key=lambda e: e[0])
+        pending = sorted(events or [], key=lambda e: e[0])
         hard_stop = time.monotonic() + LEAD_IN_NS / 1e9 + total_s + SETUP_TIMEOUT_S
         last_report = 0.0
         while not all(role.has_result() for role in until):
