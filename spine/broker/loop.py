@@ -637,7 +637,13 @@ class Broker:
         if self.whitelist.reload_error:
             log.error("whitelist edit ignored, previous entries stay in force: %s",
                       self.whitelist.reload_error)
-        entries = [e for e in self.whitelist.entries if e.public_key not in self.revoked]
+        entries = []
+        for entry in self.whitelist.entries:
+            if entry.public_key in self.revoked:
+                log.error("SECURITY: whitelist entry %s ignored: its key %s is revoked",
+                          entry.name, entry.public_key.decode())
+            else:
+                entries.append(entry)
         admitted = {e.name for e in entries}
         for new in sorted(admitted - self._admitted):
             log.info("whitelist admits %s", new)
