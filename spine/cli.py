@@ -153,6 +153,18 @@ def _add_keys(subparsers: argparse._SubParsersAction) -> None:
     show.add_argument("name", metavar="NAME")
     _keys_dir_option(show)
     show.set_defaults(func=_keys_show)
+    rotate = actions.add_parser("rotate", help="give NAME a new key, make-before-break",
+                                description="Stage a new keypair for NAME and admit it beside the "
+                                            "current key; the broker drops the old key once it "
+                                            "has seen the new one.")
+    rotate.add_argument("name", metavar="NAME")
+    rotate.add_argument("--wait", type=positive_float, metavar="SECONDS",
+                        help="wait until the broker has seen the new key (exit 1 if not)")
+    rotate.add_argument("--offline", action="store_true",
+                        help="the component is stopped: install the new key now; it connects "
+                             "with it at its next start")
+    _keys_dir_option(rotate)
+    rotate.set_defaults(func=_lazy("keys rotate", "spine.security.lifecycle_cli", "run_rotate"))
 
 
 # --------------------------------------------------------------------------------------
@@ -231,6 +243,14 @@ def _add_whitelist(subparsers: argparse._SubParsersAction) -> None:
     remove.add_argument("name", metavar="NAME")
     _keys_dir_option(remove)
     remove.set_defaults(func=_whitelist_remove)
+    revoke = actions.add_parser("revoke", help="revoke every key of NAME, for good",
+                                description="Put NAME's keys on the permanent revocation list "
+                                            "(revoked.txt) and out of the whitelist; the broker "
+                                            "stops routing them at once.")
+    revoke.add_argument("name", metavar="NAME")
+    _keys_dir_option(revoke)
+    revoke.set_defaults(func=_lazy("whitelist revoke", "spine.security.lifecycle_cli",
+                                   "run_revoke"))
     show = actions.add_parser("list", help="print the admitted identities",
                               description="Print the admitted identities.")
     show.add_argument("--json", action="store_true", help="print a JSON array")

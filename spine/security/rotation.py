@@ -50,8 +50,10 @@ def begin(keys_dir: Path, name: str) -> Entry:
     if current is None:
         raise WhitelistError(f"{name!r} is not in {keys_dir / whitelist.FILENAME}; only an "
                              "admitted identity can rotate its key")
-    staged = keyfiles.load_or_create(staging_dir(keys_dir), name)
     already = next((e for e in entries if e.rotating), None)
+    if already is not None and not pending(keys_dir, name):
+        return already  # its key is installed already; the broker has not seen it yet
+    staged = keyfiles.load_or_create(staging_dir(keys_dir), name)
     if already is not None and already.public_key == staged.public:
         return already
     entry = Entry(staged.public, name, current.kind, current.source, rotating=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import threading
 
 import pytest
@@ -14,6 +15,7 @@ from spine.client.component import Plane
 from spine.protocol.framing import Kind, MsgClass
 from spine.security import rotation, whitelist
 from spine.security.keys import load_keypair
+from spine.security.lifecycle_cli import run_rotate
 
 REQUESTS_BEFORE = 30
 REQUESTS_AFTER = 30
@@ -143,3 +145,20 @@ def test_switching_without_a_staged_key_is_refused(bus):
 def test_rotating_an_identity_that_is_not_whitelisted_is_refused(bus):
     with pytest.raises(SpineError, match="only an admitted identity can rotate"):
         rotation.begin(bus.keys_dir, "nobody")
+
+
+def test_offline_rotation_takes_effect_when_the_component_next_connects(bus, capsys):
+    memory = bus.component("memory", heartbeat=False)
+    old_key = memory.keys.public
+    memory.close()
+    args = argparse.Namespace(name="memory", keys_dir=bus.keys_dir, offline=True, wait=None)
+    assert run_rotate(args) == 0
+    assert "from its next start" in capsys.readouterr().out
+    new_key = load_keypair(bus.keys_dir, "memory").public
+    assert new_key != old_key
+    assert rotation.begin(bus.keys_dir, "memory").public_key == new_key  # a rerun keeps it
+    restarted = bus.component("memory", admit=False, heartbeat=False)
+    assert restarted.keys.public == new_key
+    bus.broker.wait_for_log("memory connected with its new key")
+    entries = [e for e in whitelist.read_entries(bus.keys_dir) if e.name == "memory"]
+    assert [(e.public_key, e.rotating) for e in entries] == [(new_key, False)]
