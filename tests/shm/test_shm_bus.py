@@ -22,7 +22,7 @@ from spine.protocol import neural_spike_pb2 as pb
 from spine.protocol.envelope import new_spike
 from spine.protocol.framing import Kind, MsgClass, pack_header, unpack_header
 from spine.shm import (DescriptorFollower, DescriptorPublisher, FollowedFrame, FollowedView, OverwrittenFrame,
-                       WaveformWriter, descriptor_for)
+                       WaveformReader, WaveformWriter, descriptor_for)
 
 SLOT_SIZE = 4096
 
@@ -101,6 +101,16 @@ def test_in_place_view_of_a_followed_frame_is_validated_after_use(segment):
             ok = intact(view.data, 7)
         follower.close()
     assert ok
+
+
+def test_follower_uses_a_given_reader_and_leaves_it_open_for_its_owner(segment):
+    with WaveformWriter(segment, SLOT_SIZE, 4) as writer, WaveformReader(segment) as reader:
+        follower = DescriptorFollower(FakeComponent([]), reader)
+        event = follower.handle(announce(writer, 3))
+        assert follower.handle(message(new_spike(text_data="not a descriptor"))) is None
+        follower.close()
+        assert reader.frame_count == 1  # still usable: the follower did not close it
+    assert isinstance(event, FollowedFrame) and intact(event.frame.data, 3)
 
 
 def test_replaced_segment_is_reopened_and_its_old_descriptors_count_as_overwritten(segment):
