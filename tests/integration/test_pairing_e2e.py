@@ -236,3 +236,27 @@ def test_unknown_keys_stay_refused_on_the_main_planes_while_a_window_is_open(fre
     with pytest.raises(BrokerUnavailable):
         stranger.connect(timeout=1.0)
     assert "reason=unknown key" in fresh.process.log_text()
+
+
+def test_a_malformed_pairing_request_is_refused_and_counted(fresh):
+    fresh.start()
+    fresh.wait_for_invite()
+    public, secret = zmq.curve_keypair()
+    ctx = zmq.Context()
+    sock = ctx.socket(zmq.DEALER)
+    sock.setsockopt(zmq.LINGER, 0)
+    sock.curve_secretkey, sock.curve_publickey = secret, public
+    sock.curve_serverkey = fresh.process.public_key
+    try:
+        sock.connect(fresh.process.ipc.pairing)
+        sock.send_multipart([b"hello", b"broker"])  # not a pairing request
+        assert sock.poll(5000)
+        protocol, status, text = sock.recv_multipart()
+        assert (protocol, status) == (b"spine-pair/1", b"REFUSED")
+        assert b"malformed" in text
+    finally:
+        sock.close()
+        ctx.term()
+    log = fresh.process.wait_for_log("the pairing request is malformed")
+    assert f"SECURITY: pairing refused for key {public.decode()}" in log
+    assert "[failures in window: 1]" in log
