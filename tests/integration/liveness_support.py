@@ -167,14 +167,17 @@ class Events:
         if msg.topic and "/probe" not in msg.topic and msg.sender == BROKER:
             self.seen.append((time.monotonic(), msg.topic, json.loads(msg.spike.text_data)))
 
-    def wait_for(self, topic: str, timeout: float, **fields: Any) -> tuple[float, dict]:
-        """The first event on ``topic`` with ``fields`` (seen before or arriving within
-        ``timeout``), as (monotonic time received, event); TimeoutError if none."""
+    def wait_for(self, topic: str, timeout: float, after: float = 0.0,
+                 **fields: Any) -> tuple[float, dict]:
+        """The first event on ``topic`` with ``fields`` received at or after ``after``
+        (already seen, or arriving within ``timeout``), as (monotonic time received, event);
+        TimeoutError if none."""
         deadline = time.monotonic() + timeout
         index = 0
         while True:
             for at, seen_topic, event in self.seen[index:]:
-                if seen_topic == topic and all(event.get(k) == v for k, v in fields.items()):
+                if at >= after and seen_topic == topic and \
+                        all(event.get(k) == v for k, v in fields.items()):
                     return at, event
             index = len(self.seen)
             remaining = deadline - time.monotonic()

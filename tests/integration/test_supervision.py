@@ -44,14 +44,16 @@ def test_frozen_component_is_killed_and_restarted_with_the_same_identity(supervi
 
     stopped_at = time.monotonic()
     os.kill(old_pid, signal.SIGSTOP)
-    degraded_at, _ = events.wait_for("watchdog", DEGRADE_S + SLACK_S, name="worker",
-                                     to="degraded")
-    dead_at, _ = events.wait_for("watchdog", DEAD_S + SLACK_S, name="worker", to="dead")
+    degraded_at, _ = events.wait_for("watchdog", DEGRADE_S + SLACK_S, after=stopped_at,
+                                     name="worker", to="degraded")
+    dead_at, _ = events.wait_for("watchdog", DEAD_S + SLACK_S, after=stopped_at, name="worker",
+                                 to="dead")
     term_at, term = events.wait_for("supervisor", SLACK_S, name="worker", event="terminating")
     kill_at, _ = events.wait_for("supervisor", GRACE_S + SLACK_S, name="worker", event="killed")
     _, exited = events.wait_for("supervisor", SLACK_S, name="worker", event="exited")
-    started_at, started = events.wait_for("supervisor", SLACK_S, name="worker", event="started")
-    _, revived = events.wait_for("watchdog", SLACK_S, name="worker", to="alive")
+    started_at, started = events.wait_for("supervisor", SLACK_S, after=stopped_at, name="worker",
+                                          event="started")
+    _, revived = events.wait_for("watchdog", SLACK_S, after=dead_at, name="worker", to="alive")
     assert term["pid"] == old_pid and exited["pid"] == old_pid
     assert exited["detail"] == "killed by SIGKILL"  # SIGTERM could not reach a frozen process
     assert kill_at - term_at >= GRACE_S - 0.05
