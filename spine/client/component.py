@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Callable, Iterable
 
 import zmq
+from zmq.backend import Socket as _RawSocket
 
 from spine import paths
 from spine.endpoints import Endpoints
@@ -37,6 +38,13 @@ from spine.sockets import curve_client, tune
 log = logging.getLogger("spine.client")
 
 BROKER_KEY_NAME = "broker"
+COPY_THRESHOLD = 65536  # payloads from this size on are sent without copying
+# The per-message path uses plain ints and the backend's send: pyzmq's enum flags and its
+# Python-level send wrapper cost more than the rest of a send.
+_NOBLOCK, _SNDMORE = int(zmq.NOBLOCK), int(zmq.SNDMORE)
+_NOBLOCK_SNDMORE = _NOBLOCK | _SNDMORE
+_EVENTS, _POLLIN = int(zmq.EVENTS), int(zmq.POLLIN)
+_send = _RawSocket.send
 CONTROL_IO, DATA_IO = 1, 2  # ZMQ_AFFINITY bitmasks: I/O thread 0 and I/O thread 1
 REPLY_CACHE_SIZE = 4096
 _COHERENCE_CLASS = {MsgClass.CONTROL: MessageClass.CONTROL,
@@ -138,6 +146,7 @@ class Component:
         self.control = self._dealer(self.endpoints.control, max_bytes=None, io_thread=CONTROL_IO)
         self.data = self._dealer(self.endpoints.data, max_bytes=None, io_thread=DATA_IO)
         self._sockets = {Plane.CONTROL: self.control, Plane.DATA: self.data}
+        self._make_pollers()
         self._reliable = ReliableSender(self.data)
         self._heartbeat = None
         self._want_heartbeat = heartbeat
@@ -201,6 +210,7 @@ class Component:
         else:
             self.data = sock
             self._reliable = ReliableSender(sock)
+        self._make_pollers()
 
     def close(self) -> None:
         """Stop the heartbeat thread and close every socket (LINGER 0)."""
@@ -254,20 +264,20 @@ class Component:
     def _send_raw(self, plane: Plane, kind: Kind, to: str, request_id: bytes, payload,
                   msg_class: MsgClass, *, reliable: bool = False) -> None:
         header = pack_header(kind, to, request_id, msg_class=msg_class, sender=self.name)
-        frames = [header, payload]
         if self._heartbeat is not None and self._heartbeat.rejoin_needed():
             self._rejoin()
         sock = self._sockets[plane]
         if reliable and plane is Plane.DATA:
-            if not self._reliable.send(frames):
+            if not self._reliable.send([header, payload]):
                 raise SendFailed(f"send to {to!r} failed: the data queue stayed full through "
                                  "3 retries (10, 20, 30 ms)")
         else:
             try:
-                sock.send_multipart(frames, zmq.NOBLOCK, copy=len(payload) < 65536)
+                _send(sock, header, _NOBLOCK_SNDMORE)
             except zmq.Again:
                 raise SendFailed(f"send to {to!r} failed: the {plane.value} queue to the broker "
                                  f"is full ({self._hwm} messages); the broker is slow or gone") from None
+            _send(sock, payload, 0, len(payload) < COPY_THRESHOLD)
         self.counters.sent += 1
 
     def publish(self, topic: str, spike: pb.NeuralSpike,
@@ -277,7 +287,7 @@ class Component:
 
     def reply(self, request: Message, spike: pb.NeuralSpike) -> None:
         """Answer ``request`` on its plane; the reply is kept to answer a retried duplicate."""
-        spike.request_id = str(uuid.UUID(bytes=request.request_id))
+        spike.request_id = request.spike.request_id
         if not spike.timestamp:
             spike.timestamp = envelope.now_ms()
         payload = spike.SerializeToString()
@@ -330,26 +340,29 @@ class Component:
         return reply
 
     def _await_reply(self, plane: Plane, request_id: bytes, deadline: float) -> Message | None:
+        """Receive on ``plane`` until the reply to ``request_id`` (None at ``deadline``).
+
+        A blocking receive with RCVTIMEO is the cheapest wait libzmq offers; other messages
+        that arrive meanwhile go to the inbox for ``recv``.
+        """
         sock = self._sockets[plane]
         while True:
             remaining = deadline - time.monotonic()
-            if remaining <= 0 or not sock.poll(max(0, int(remaining * 1000 + 0.999)), zmq.POLLIN):
+            sock.setsockopt(zmq.RCVTIMEO, max(0, int(remaining * 1000 + 0.999)))
+            try:
+                frames = _recv_frames(sock)
+            except zmq.Again:
                 if time.monotonic() >= deadline:
                     return None
                 continue
-            while True:
-                try:
-                    frames = sock.recv_multipart(zmq.NOBLOCK)
-                except zmq.Again:
-                    break
-                msg = self._parse(plane, frames)
-                if msg is None:
-                    continue
-                if msg.request_id == request_id and msg.kind in (Kind.REPLY, Kind.ERROR):
-                    if msg.kind is Kind.ERROR:
-                        raise RoutingError(_error_text(msg))
-                    return msg
-                self._accept(msg)
+            msg = self._parse(plane, frames)
+            if msg is None:
+                continue
+            if msg.request_id == request_id and msg.kind in (Kind.REPLY, Kind.ERROR):
+                if msg.kind is Kind.ERROR:
+                    raise RoutingError(_error_text(msg))
+                return msg
+            self._accept(msg)
 
     def recv(self, timeout: float | None = None) -> Message | None:
         """The next incoming message (control first), or None when ``timeout`` passes.
@@ -358,22 +371,18 @@ class Component:
         Duplicate requests are answered from the reply cache or dropped; stale ones are dropped.
         """
         deadline = None if timeout is None else time.monotonic() + timeout
-        while True:
-            if self._inbox:
-                return self._inbox.popleft()
-            self._pump()
-            if self._inbox:
-                return self._inbox.popleft()
+        inbox = self._inbox
+        while not inbox:
+            if self._heartbeat is not None and self._heartbeat.rejoin_needed():
+                self._rejoin()
             remaining = None if deadline is None else deadline - time.monotonic()
-            if remaining is not None and remaining <= 0:
+            ready = dict(self._poller.poll(
+                None if remaining is None else max(0, int(remaining * 1000 + 0.999))))
+            if ready:
+                self._pump(ready)
+            elif remaining is not None and remaining <= 0:
                 return None
-            self._wait_readable(remaining)
-
-    def _wait_readable(self, timeout: float | None) -> None:
-        poller = zmq.Poller()
-        for sock in self._readable_sockets():
-            poller.register(sock, zmq.POLLIN)
-        poller.poll(None if timeout is None else max(0, int(timeout * 1000 + 0.999)))
+        return inbox.popleft()
 
     def _readable_sockets(self) -> list[zmq.Socket]:
         socks = [self.control, self.data]
@@ -381,32 +390,42 @@ class Component:
             socks.append(self._sub)
         return socks
 
-    def _pump(self) -> None:
-        """Move everything already received into the inbox, control first."""
-        if self._heartbeat is not None and self._heartbeat.rejoin_needed():
-            self._rejoin()
+    def _make_pollers(self) -> None:
+        """Pollers made once (a poller per call costs more than the poll)."""
+        self._pollers = {}
+        for plane, sock in self._sockets.items():
+            self._pollers[plane] = zmq.Poller()
+            self._pollers[plane].register(sock, zmq.POLLIN)
+        self._poller = zmq.Poller()
+        for sock in self._readable_sockets():
+            self._poller.register(sock, zmq.POLLIN)
+
+    def _pump(self, ready: dict) -> None:
+        """Move what the poll found into the inbox, control first."""
         for plane in (Plane.CONTROL, Plane.DATA):
             sock = self._sockets[plane]
+            if sock not in ready:
+                continue
+            events = sock.get
             while True:
-                try:
-                    frames = sock.recv_multipart(zmq.NOBLOCK)
-                except zmq.Again:
-                    break
-                msg = self._parse(plane, frames)
+                msg = self._parse(plane, _recv_frames(sock))
                 if msg is not None:
                     self._accept(msg)
-        if self._sub is not None:
-            while True:
-                try:
-                    frames = self._sub.recv_multipart(zmq.NOBLOCK)
-                except zmq.Again:
+                if not events(_EVENTS) & _POLLIN:
                     break
+        sub = self._sub
+        if sub is not None and sub in ready:
+            while True:
+                frames = _recv_frames(sub)
                 if len(frames) != 3:
                     self.counters.drop("bad_frames")
-                    continue
-                msg = self._parse(Plane.DATA, frames[1:], topic=frames[0].decode("utf-8", "replace"))
-                if msg is not None:
-                    self._accept(msg)
+                else:
+                    msg = self._parse(Plane.DATA, frames[1:],
+                                      topic=frames[0].decode("utf-8", "replace"))
+                    if msg is not None:
+                        self._accept(msg)
+                if not sub.get(_EVENTS) & _POLLIN:
+                    break
 
     def _parse(self, plane: Plane, frames: list[bytes], topic: str | None = None) -> Message | None:
         if len(frames) != 2 or len(frames[0]) != HEADER_SIZE:
@@ -463,6 +482,7 @@ class Component:
             self._sub = tune(self._ctx.socket(zmq.SUB), hwm=self._hwm)
             curve_client(self._sub, self.keys, self.broker_key)
             self._sub.connect(self.endpoints.events)
+            self._make_pollers()
         for topic in topics:
             self._sub.setsockopt(zmq.SUBSCRIBE, topic.encode())
 
@@ -525,6 +545,16 @@ def _broker_instance(hello: Message) -> str:
     except EnvelopeError:
         return ""
     return words[3] if len(words) == 4 else ""
+
+
+def _recv_frames(sock: zmq.Socket) -> list[bytes]:
+    """All frames of one waiting message (``Frame.more`` instead of a RCVMORE call per frame)."""
+    frame = sock.recv(0, copy=False)
+    parts = [frame.bytes]
+    while frame.more:
+        frame = sock.recv(0, copy=False)
+        parts.append(frame.bytes)
+    return parts
 
 
 def _default_class(plane: Plane) -> MsgClass:

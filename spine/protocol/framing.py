@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import struct
 import uuid
-from dataclasses import dataclass
+from typing import NamedTuple
 from enum import IntEnum, IntFlag
 
 from spine.errors import ProtocolError
@@ -66,9 +66,8 @@ class Flag(IntFlag):
 _KNOWN_FLAGS = int(Flag.STAMPED)  # a v1 header with any other bit set is malformed
 
 
-@dataclass(frozen=True, slots=True)
-class Header:
-    """A decoded routing header."""
+class Header(NamedTuple):
+    """A decoded routing header (a named tuple: decoding one is on every receive)."""
 
     msg_class: MsgClass
     kind: Kind
@@ -113,11 +112,17 @@ def unpack_header(raw: bytes) -> Header:
         raise ProtocolError(f"routing header version {version}, this build speaks {FORMAT_VERSION}")
     if flags & ~_KNOWN_FLAGS:
         raise ProtocolError(f"routing header field out of range: unknown flag bits {flags:#04x}")
-    try:
-        return Header(MsgClass(msg_class), Kind(kind), request_id, _decode_name(sender),
-                      _decode_name(recipient), Flag(flags), version)
-    except ValueError as exc:
-        raise ProtocolError(f"routing header field out of range: {exc}") from None
+    try:  # dictionary look-ups: calling the enum classes costs several times more
+        return Header(_CLASSES[msg_class], _KINDS[kind], request_id, _decode_name(sender),
+                      _decode_name(recipient), _FLAGS[flags], version)
+    except KeyError as exc:
+        raise ProtocolError(f"routing header field out of range: {exc} "
+                            f"(class {msg_class}, kind {kind})") from None
+
+
+_CLASSES = {int(c): c for c in MsgClass}
+_KINDS = {int(k): k for k in Kind}
+_FLAGS = {i: Flag(i) for i in range(256) if not i & ~_KNOWN_FLAGS}
 
 
 def _decode_name(field: bytes) -> str:
