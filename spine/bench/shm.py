@@ -121,14 +121,15 @@ def _take_in_place(reader: WaveformReader, full_read: bool) -> tuple[int, int, b
     return view.frame_index, view.skipped, ok
 
 
-def _shm_reader(name: str, size: int, frames: int, mode: str, ready, ack, conn) -> None:
+def _shm_reader(name: str, size: int, frames: int, modes: tuple[str, ...], ready, ack, conn) -> None:
     out = np.ones(size, dtype=np.uint8)  # touched now, not on the first frame
-    done: list[tuple[int, int]] = []
-    torn = skipped = 0
+    done: list[tuple[int, int, bool]] = []
+    skipped = 0
     with WaveformReader(name) as reader:
         faults = _page_faults()
         ready.set()
         while len(done) + skipped < frames:
+            mode = modes[(len(done) + skipped) % len(modes)]  # the closed loop never skips
             if mode in ("copy", "copy_spinning"):
                 got = _take_copy(reader, out, spin=mode == "copy_spinning")
                 if got is None and mode == "copy_spinning":
@@ -140,37 +141,40 @@ def _shm_reader(name: str, size: int, frames: int, mode: str, ready, ack, conn) 
             t = time.monotonic_ns()
             index, missed, ok = got
             skipped += missed
-            torn += not ok
-            done.append((index, t))
+            done.append((index, t, ok))
             ack.set()
         faults = _page_faults() - faults
-    conn.send((done, torn, skipped, faults))
+    conn.send((done, skipped, faults))
     conn.close()
 
 
-def shm_handoff(size: int, frames: int, mode: str = "copy") -> dict:
-    """Hand-off latency percentiles (µs): write() returned → reader process holds a checked frame.
+def shm_handoffs(size: int, frames: int, modes: tuple[str, ...] = MODES) -> tuple[dict[str, dict], dict]:
+    """Hand-off latency percentiles (µs) per mode: write() returned → reader process holds a checked frame.
 
-    `mode`: "copy" (the reader sleeps in wait_next and copies the frame out),
-    "copy_spinning" (it polls read_next without sleeping), "inplace" (it sleeps,
-    then checks the frame's stamp words through a zero-copy view validated after
-    use), "inplace_full_read" (the same, reading every word of the frame).
+    Modes take turns frame by frame (`frames` each), so a change in background
+    load hits all of them alike.  "copy": the reader sleeps in wait_next and
+    copies the frame out; "copy_spinning": it polls read_next without
+    sleeping; "inplace": it sleeps in wait_view, then checks the frame's stamp
+    words through the zero-copy view, validated after use; "inplace_full_read":
+    the same, reading every word of the frame.  Also returns the page faults
+    both processes took meanwhile.
     """
     name = f"/spine-bench-{os.getpid()}-{uuid.uuid4().hex[:8]}"
     ctx = mp.get_context("fork")
     ready, ack = ctx.Event(), ctx.Event()
     parent, child = ctx.Pipe(duplex=False)
     payload = np.random.default_rng(0).integers(0, 256, size, dtype=np.uint8)
+    total = frames * len(modes)
     commits: dict[int, int] = {}
     starts: dict[int, int] = {}
     with WaveformWriter(name, size, 8) as writer:
-        proc = ctx.Process(target=_shm_reader, args=(name, size, frames, mode, ready, ack, child), daemon=True)
+        proc = ctx.Process(target=_shm_reader, args=(name, size, total, modes, ready, ack, child), daemon=True)
         proc.start()
         try:
             if not ready.wait(10):
                 raise RuntimeError("shm reader process did not start")
             writer_faults = _page_faults()
-            for i in range(frames):
+            for i in range(total):
                 _stamp(payload, i)
                 _pace_until(time.monotonic_ns() + GAP_NS)
                 starts[i] = time.monotonic_ns()
@@ -182,19 +186,23 @@ def shm_handoff(size: int, frames: int, mode: str = "copy") -> dict:
             writer_faults = _page_faults() - writer_faults
             if not parent.poll(30):
                 raise RuntimeError("shm reader process did not report")
-            done, torn, skipped, reader_faults = parent.recv()
+            done, skipped, reader_faults = parent.recv()
         finally:
             proc.join(10)
             if proc.is_alive():
                 proc.kill()
                 proc.join()
-    warm = [(f, t) for f, t in done if f >= min(10, frames // 10)]
-    result = _percentiles([t - commits[f] for f, t in warm])
-    result["write_plus_handoff"] = _percentiles([t - starts[f] for f, t in warm])
-    # the writer's write(): its copy into the slot, the commit, and the futex wake of the sleeping reader
-    result["write"] = _percentiles([commits[f] - starts[f] for f, _ in warm])
-    result.update(torn=torn, skipped=skipped, reader_page_faults=reader_faults, writer_page_faults=writer_faults)
-    return result
+    results = {}
+    for k, mode in enumerate(modes):
+        mine = [(f, t, ok) for f, t, ok in done if f % len(modes) == k]
+        warm = [(f, t) for f, t, _ in mine if f >= 10 * len(modes)]
+        result = _percentiles([t - commits[f] for f, t in warm])
+        result["write_plus_handoff"] = _percentiles([t - starts[f] for f, t in warm])
+        # the writer's write(): its copy into the slot, the commit, and the futex wake of a sleeping reader
+        result["write"] = _percentiles([commits[f] - starts[f] for f, _ in warm])
+        result["torn"] = sum(not ok for _, _, ok in mine)
+        results[mode] = result
+    return results, {"frames": total, "skipped": skipped, "reader": reader_faults, "writer": writer_faults}
 
 
 def memcpy_latency(size: int, reps: int) -> dict:
@@ -531,11 +539,13 @@ def main(argv: list[str] | None = None) -> int:
 
 def _run(args: argparse.Namespace) -> dict:
     results: dict = {key: {} for key in HANDOFF_KEYS.values()}
-    results.update(memcpy_us={}, zmq_ipc_us={})
+    results.update(memcpy_us={}, zmq_ipc_us={}, handoff_page_faults={})
     for label, size in SIZES.items():
         results["memcpy_us"][label] = memcpy_latency(size, 200)
+        by_mode, faults = shm_handoffs(size, args.frames)
         for mode, key in HANDOFF_KEYS.items():
-            results[key][label] = shm_handoff(size, args.frames, mode)
+            results[key][label] = by_mode[mode]
+        results["handoff_page_faults"][label] = faults
         results["zmq_ipc_us"][label] = zmq_ipc_latency(size, args.frames)
     results["descriptor_via_broker_us"] = {"1mb": descriptor_handoff(SIZES["1mb"], args.frames)}
     results["sustained_4.8mb_1khz"] = sustained(SIZES["4.8mb"], 1000, args.sustain)
@@ -572,6 +582,9 @@ def _print_summary(r: dict) -> None:
         m, z = r["memcpy_us"][label], r["zmq_ipc_us"][label]
         print(f"  {label:>6}             " + "".join(f"{c['p50']:6.1f} /{c['p99']:6.1f}   " for c in cols)
               + f"{m['p50']:6.1f}   {z['p50']:7.1f} / {z['p99']:7.1f}")
+    pf = r["handoff_page_faults"]
+    print("page faults during the hand-offs (reader / writer process, whole process): "
+          + ", ".join(f"{k} {v['reader']} / {v['writer']} in {v['frames']} frames" for k, v in pf.items()))
     d = r["descriptor_via_broker_us"]["1mb"]
     print(f"descriptor through the broker, 1 MB (write() called -> reader component holds the frame in place): "
           f"p50 {d['p50']:.1f} / p99 {d['p99']:.1f} / max {d['max']:.1f} µs, {d['overwritten']} overwritten")
