@@ -143,8 +143,9 @@ static PyObject *py_release(PyObject *self, PyObject *args)
 }
 
 PyDoc_STRVAR(write_doc,
-             "write(segment, data, timestamp_ns) -> (0, frame_index, slot_index, seq, data_size, timestamp_ns); "
-             "ValueError if data exceeds the slot size");
+             "write(segment, data, timestamp_ns) -> (0, frame_index, slot_index, seq, data_size, timestamp_ns, "
+             "committed_ns); committed_ns is CLOCK_MONOTONIC read just before the commit (before sleeping "
+             "readers are woken); ValueError if data exceeds the slot size");
 static PyObject *py_write(PyObject *self, PyObject *args)
 {
     PyObject *obj;
@@ -152,7 +153,8 @@ static PyObject *py_write(PyObject *self, PyObject *args)
     Py_buffer data;
     long long ts;
     spine_shm_frame_info info;
-    int r;
+    spine_word_t *dst;
+    struct timespec committed;
     if (!PyArg_ParseTuple(args, "Oy*L:write", &obj, &data, &ts)) return NULL;
     if (segment_acquire(obj, &seg) != 0) {
         PyBuffer_Release(&data);
@@ -165,16 +167,21 @@ static PyObject *py_write(PyObject *self, PyObject *args)
         PyBuffer_Release(&seg.view);
         return NULL;
     }
+    /* spine_shm_write, with the time of the commit taken between the data copy and the commit */
     Py_BEGIN_ALLOW_THREADS
-    r = spine_shm_write(seg.h, data.buf, (uint64_t)data.len, ts, &info);
+    dst = spine_shm_write_begin(seg.h, &info);
+    spine_shm_store_bytes(dst, data.buf, (uint64_t)data.len);
+    info.data_size = (uint64_t)data.len;
+    info.timestamp_ns = ts;
+    clock_gettime(CLOCK_MONOTONIC, &committed);
+    spine_shm_write_commit(seg.h, &info);
     Py_END_ALLOW_THREADS
     PyBuffer_Release(&data);
     PyBuffer_Release(&seg.view);
-    if (r != 0) {
-        PyErr_SetString(PyExc_ValueError, "frame exceeds the slot size");
-        return NULL;
-    }
-    return info_tuple(SPINE_SHM_OK, &info);
+    return Py_BuildValue("(iKIKKLL)", SPINE_SHM_OK, (unsigned long long)info.frame_index,
+                         (unsigned int)info.slot_index, (unsigned long long)info.seq,
+                         (unsigned long long)info.data_size, (long long)info.timestamp_ns,
+                         (long long)committed.tv_sec * 1000000000LL + committed.tv_nsec);
 }
 
 static PyObject *read_common(PyObject *args, int latest)

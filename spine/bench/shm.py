@@ -2,8 +2,8 @@
 
 Run: spine bench shm [--json FILE] [--frames N] [--sustain SECONDS] [--pm-qos]
 
-- hand-off latency, writer's write() returned → a reader process sleeping in
-  the futex holds a consistent frame, for 4 KB, 1 MB and 4.8 MB frames, two ways:
+- hand-off latency, writer commit (WrittenFrame.committed_ns) → a reader
+  process sleeping in the futex holds a consistent frame, for 4 KB, 1 MB and 4.8 MB frames, two ways:
   * in place: the reader takes a zero-copy view of the frame in the segment,
     reads the words it checks (one every 8 KiB, and the last), and the view is
     validated (seqlock re-check) after that use; also with every word read;
@@ -149,7 +149,11 @@ def _shm_reader(name: str, size: int, frames: int, modes: tuple[str, ...], ready
 
 
 def shm_handoffs(size: int, frames: int, modes: tuple[str, ...] = MODES) -> tuple[dict[str, dict], dict]:
-    """Hand-off latency percentiles (µs) per mode: write() returned → reader process holds a checked frame.
+    """Hand-off latency percentiles (µs) per mode: writer commit → reader process holds a checked frame.
+
+    The commit time is WrittenFrame.committed_ns, read just before the
+    commit's stores, ahead of the futex wake-up (write() returns later: the
+    wake-up syscall, and sometimes the woken reader itself, run first).
 
     Modes take turns frame by frame (`frames` each), so a change in background
     load hits all of them alike.  "copy": the reader sleeps in wait_next and
@@ -166,6 +170,7 @@ def shm_handoffs(size: int, frames: int, modes: tuple[str, ...] = MODES) -> tupl
     payload = np.random.default_rng(0).integers(0, 256, size, dtype=np.uint8)
     total = frames * len(modes)
     commits: dict[int, int] = {}
+    returns: dict[int, int] = {}
     starts: dict[int, int] = {}
     with WaveformWriter(name, size, 8) as writer:
         proc = ctx.Process(target=_shm_reader, args=(name, size, total, modes, ready, ack, child), daemon=True)
@@ -178,8 +183,8 @@ def shm_handoffs(size: int, frames: int, modes: tuple[str, ...] = MODES) -> tupl
                 _stamp(payload, i)
                 _pace_until(time.monotonic_ns() + GAP_NS)
                 starts[i] = time.monotonic_ns()
-                writer.write(payload)
-                commits[i] = time.monotonic_ns()
+                commits[i] = writer.write(payload).committed_ns
+                returns[i] = time.monotonic_ns()
                 if not ack.wait(10):
                     raise RuntimeError("shm reader process stopped acknowledging frames")
                 ack.clear()
@@ -199,7 +204,9 @@ def shm_handoffs(size: int, frames: int, modes: tuple[str, ...] = MODES) -> tupl
         result = _percentiles([t - commits[f] for f, t in warm])
         result["write_plus_handoff"] = _percentiles([t - starts[f] for f, t in warm])
         # the writer's write(): its copy into the slot, the commit, and the futex wake of a sleeping reader
-        result["write"] = _percentiles([commits[f] - starts[f] for f, _ in warm])
+        result["write"] = _percentiles([returns[f] - starts[f] for f, _ in warm])
+        # commit → write() returned: waking the reader (FUTEX_WAKE), and any preemption by the woken reader
+        result["commit_to_return"] = _percentiles([returns[f] - commits[f] for f, _ in warm])
         result["torn"] = sum(not ok for _, _, ok in mine)
         results[mode] = result
     return results, {"frames": total, "skipped": skipped, "reader": reader_faults, "writer": writer_faults}
@@ -582,6 +589,10 @@ def _print_summary(r: dict) -> None:
         m, z = r["memcpy_us"][label], r["zmq_ipc_us"][label]
         print(f"  {label:>6}             " + "".join(f"{c['p50']:6.1f} /{c['p99']:6.1f}   " for c in cols)
               + f"{m['p50']:6.1f}   {z['p50']:7.1f} / {z['p99']:7.1f}")
+    print("writer, commit -> write() returned, p50 µs (waking the sleeping reader): "
+          + ", ".join(f"{k} {r['handoff_copy_us'][k]['commit_to_return']['p50']:.1f}" for k in SIZES)
+          + "; with a polling reader (no wake-up): "
+          + ", ".join(f"{k} {r['handoff_copy_spinning_reader_us'][k]['commit_to_return']['p50']:.1f}" for k in SIZES))
     pf = r["handoff_page_faults"]
     print("page faults during the hand-offs (reader / writer process, whole process): "
           + ", ".join(f"{k} {v['reader']} / {v['writer']} in {v['frames']} frames" for k, v in pf.items()))

@@ -37,6 +37,7 @@ class WrittenFrame:
     sequence_num: int
     data_size: int
     timestamp_ns: int
+    committed_ns: int = 0  # time.monotonic_ns() just before the commit (before sleeping readers were woken)
 
 
 class WaveformWriter:
@@ -120,10 +121,10 @@ class WaveformWriter:
         if timestamp_ns is None:
             timestamp_ns = time.time_ns()
         try:
-            _, frame, slot, seq, size, ts = _seqlock.write(self._map, data, timestamp_ns)
+            _, frame, slot, seq, size, ts, committed = _seqlock.write(self._map, data, timestamp_ns)
         except ValueError as e:
             raise ShmError(f"cannot write to {self.name!r}: {e}") from None
-        return WrittenFrame(frame, slot, seq, size, ts)
+        return WrittenFrame(frame, slot, seq, size, ts, committed)
 
     def close(self) -> None:
         """Give up the writer role and unlink the segment (readers' existing mappings stay valid)."""
