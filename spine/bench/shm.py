@@ -202,6 +202,7 @@ def shm_handoffs(size: int, frames: int, modes: tuple[str, ...] = MODES) -> tupl
         mine = [(f, t, ok) for f, t, ok in done if f % len(modes) == k]
         warm = [(f, t) for f, t, _ in mine if f >= 10 * len(modes)]
         result = _percentiles([t - commits[f] for f, t in warm])
+        result["from_write_returned"] = _percentiles([t - returns[f] for f, t in warm])  # the older, laxer start
         result["write_plus_handoff"] = _percentiles([t - starts[f] for f, t in warm])
         # the writer's write(): its copy into the slot, the commit, and the futex wake of a sleeping reader
         result["write"] = _percentiles([returns[f] - starts[f] for f, _ in warm])
