@@ -120,8 +120,12 @@ class Broker:
         self._ctx: zmq.Context | None = None
         self._sockets: list[zmq.Socket] = []
         self._parked: deque[tuple[bytes, list, bytes, bytes]] = deque()
-        self._pad: dict[str, bytes] = {}
-        self._names: dict[str, bytes] = {}
+        # Keyed by the authenticated CURVE key (ZAP User-Id): the key, not a name, is who
+        # sent a message, so a removed, revoked or rotated-out key loses its routes at once.
+        self._key_names: dict[str, str] = {}
+        self._key_rids: dict[str, bytes] = {}
+        self._key_pads: dict[str, bytes] = {}
+        self._rotating_keys: set[str] = set()
         self._hellos: set[tuple[str, bytes]] = set()
         self._admitted: set[str] = set()
         self._kinds: dict[str, int] = {}
@@ -358,16 +362,15 @@ class Broker:
             except zmq.Again:
                 return
             reply = self.zap.handle(frames)
-            if reply is not None and reply[2] == b"200" and frames[2] == DOMAIN_MAIN.encode():
-                self._key_seen(frames[6])
             if reply is None:  # REP must answer something to stay usable
                 reply = [b"1.0", frames[1] if len(frames) > 1 else b"", b"500", b"malformed",
                          b"", b""]
             self._zap_sock.send_multipart(reply)
 
-    def _key_seen(self, raw_key: bytes) -> None:
-        """A handshake under ``raw_key`` succeeded; a rotation's next key now retires the old."""
-        entry = self.whitelist.lookup(zmq.utils.z85.encode(raw_key))
+    def _key_seen(self, key: str) -> None:
+        """A message came under a rotation's next key: the component has switched over, so
+        its old key is retired (make-before-break: never before the new key is in use)."""
+        entry = self.whitelist.lookup(key.encode())
         if entry is not None and entry.rotating and rotation.promote(self.config.keys_dir,
                                                                      entry.public_key):
             log.warning("%s connected with its new key %s: its old key is dropped",
@@ -401,7 +404,7 @@ class Broker:
         counters.received += 1
         header = header_frame.bytes
         try:
-            user = header_frame.get("User-Id")
+            key = header_frame.get("User-Id")
         except zmq.ZMQError:
             return self._drop(plane, "unauthenticated", rid, "no User-Id on message")
         if len(header) != HEADER_SIZE or header[0] != FORMAT_VERSION or header[1] > _MAX_CLASS \
@@ -410,16 +413,17 @@ class Broker:
                               f"{header[:4].hex() if len(header) >= 4 else header.hex()}")
         kind = header[2]
         present = self._present[plane]
-        if self._names.get(user) != rid or rid not in present:
-            if not self._admit(plane, rid, user, kind, header, payload):
+        if self._key_rids.get(key) != rid or rid not in present:
+            if not self._admit(plane, rid, key, kind):
                 return
+        user = self._key_names[key]
         if kind == _K_BROKER:
             return self._admin(plane, sock, rid, user, header, payload)
         if kind == _K_HEARTBEAT:
             return self._heartbeat(sock, rid, user, header, payload)
         if kind > _K_HEARTBEAT:
             return self._drop(plane, "bad_kind", rid, f"message kind {kind}")
-        stamped = header[:3] + _STAMP[header[3]] + header[4:20] + self._pad[user] + header[52:]
+        stamped = header[:3] + _STAMP[header[3]] + header[4:20] + self._key_pads[key] + header[52:]
         recipient = header[52:].rstrip(b"\0")
         if kind == _K_PUBLISH:
             pub = self._pub
@@ -452,12 +456,15 @@ class Broker:
         _send(sock, payload, 0, False)
         counters.forwarded += 1
 
-    def _admit(self, plane: str, rid: bytes, user: str, kind: int, header: bytes,
-               payload) -> bool:
-        """Slow path for a routing id not yet known on this plane, or not equal to its key's name."""
-        if user not in self._admitted:
-            self._drop(plane, "not_whitelisted", rid, f"{user!r} is no longer whitelisted")
+    def _admit(self, plane: str, rid: bytes, key: str, kind: int) -> bool:
+        """Slow path for a routing id not yet known on this plane, or not its key's name."""
+        user = self._key_names.get(key)
+        if user is None:
+            self._drop(plane, "not_whitelisted", rid,
+                       f"key {key} is no longer whitelisted (removed, revoked or rotated out)")
             return False
+        if key in self._rotating_keys:
+            self._key_seen(key)
         name = user.encode()
         if rid == name + HEARTBEAT_SUFFIX and kind == _K_HEARTBEAT:
             return True
@@ -661,9 +668,17 @@ class Broker:
             self.routes.leave(gone.encode())
         self._admitted = admitted
         self._kinds = {e.name: e.kind for e in entries}
-        self._names = {e.name: e.name.encode() for e in entries}
-        self._pad = {e.name: e.name.encode().ljust(NAME_SIZE, b"\0") for e in entries}
-        self._pad[BROKER] = BROKER.encode().ljust(NAME_SIZE, b"\0")
+        keys = {e.public_key.decode(): e.name for e in entries}
+        for key in self._key_names.keys() - keys.keys():
+            log.warning("key %s of %s left the whitelist: refused from now on", key,
+                        self._key_names[key])
+        self._key_names = keys
+        # A rotation's next key stays off the fast path until its first message retires
+        # the old key (see _key_seen).
+        self._key_rids = {e.public_key.decode(): e.name.encode() for e in entries if not e.rotating}
+        self._rotating_keys = {e.public_key.decode() for e in entries if e.rotating}
+        self._key_pads = {e.public_key.decode(): e.name.encode().ljust(NAME_SIZE, b"\0")
+                          for e in entries}
 
     def _status_line(self) -> str:
         c, d = self.counters[CONTROL], self.counters[DATA]

@@ -1,9 +1,9 @@
 """The ZAP handler (ZeroMQ RFC 27): CURVE keys checked against the whitelist.
 
 The broker loop owns the ZAP socket and calls :meth:`ZapHandler.handle` for each request;
-this class holds only the policy. An admitted key gets the whitelist's instance name as
-ZAP User-Id, which libzmq attaches to every message of that connection: that, not anything
-a peer writes, is who the sender is.
+this class holds only the policy. An admitted connection gets its Z85 public key as ZAP
+User-Id, which libzmq attaches to every message of that connection: the broker maps that
+key (never anything a peer writes) to the instance name it stamps as the sender.
 """
 
 from __future__ import annotations
@@ -77,7 +77,7 @@ class ZapHandler:
             return self._reply(request_id, b"400", b"denied", b"")
         self.stats.allowed += 1
         log.info("authenticated %s (%s) from %s", entry.name, entry.kind_name(), addr or "ipc")
-        return self._reply(request_id, b"200", b"OK", entry.name.encode("utf-8"))
+        return self._reply(request_id, b"200", b"OK", key)
 
     def _deny(self, key: str, address: str, why: str) -> None:
         self.stats.denied[why.split(" (")[0] if "pinned" not in why else "address pin"] += 1

@@ -116,3 +116,19 @@ def test_keys_survive_a_broker_restart(bus):
     assert bus.broker.public_key == first
     alice = bus.component("alice")
     assert alice.request_broker("ping").spike.text_data.startswith("ping alice")
+
+
+
+def test_identity_is_the_key_not_the_name(bus):
+    """A name given a new key: the connection still holding the old key is routed no more."""
+    from spine.security.keys import create_keypair
+    from spine.security.whitelist import Entry, add_entry
+    bob = bus.component("bob")
+    old = bus.component("alice")
+    old_key = old.keys.public.decode()
+    new_keys = create_keypair(bus.root / "elsewhere", "alice")
+    add_entry(bus.keys_dir, Entry(new_keys.public, "alice", pb.MEMORY_SYSTEM), replace=True)
+    bus.broker.wait_for_log(f"key {old_key} of alice left the whitelist")
+    old.send("bob", new_spike(text_data="from the old key"))
+    assert bob.recv(timeout=0.5) is None
+    assert status(bob)["planes"]["data"]["dropped"]["not_whitelisted"] == 1

@@ -54,15 +54,15 @@ def handler(keys_dir, physics_key, memory_key) -> ZapHandler:
     return ZapHandler(Whitelist(keys_dir))
 
 
-def test_admitted_key_gets_its_whitelist_name_as_user_id(handler, memory_key):
-    assert handler.handle(zap_request(memory_key)) == reply(b"7", b"200", b"OK", b"memory-1")
+def test_admitted_key_gets_its_public_key_as_user_id(handler, memory_key):
+    assert handler.handle(zap_request(memory_key)) == reply(b"7", b"200", b"OK", memory_key)
     assert handler.stats.allowed == 1
     assert sum(handler.stats.denied.values()) == 0
 
 
 def test_pinned_key_is_admitted_from_its_pin(handler, physics_key):
     assert handler.handle(zap_request(physics_key, IPC_PEER)) == \
-        reply(b"7", b"200", b"OK", b"physics")
+        reply(b"7", b"200", b"OK", physics_key)
 
 
 def test_unknown_key_is_refused_counted_and_logged_with_key_and_address(handler, caplog):
@@ -149,7 +149,7 @@ def test_a_key_added_to_the_whitelist_is_admitted_after_refresh(keys_dir, handle
     assert handler.handle(zap_request(late))[2] == b"400"
     add_entry(keys_dir, Entry(late, "late", pb.HTTP_CLIENT))
     assert handler.whitelist.refresh()
-    assert handler.handle(zap_request(late))[4] == b"late"
+    assert handler.handle(zap_request(late))[4] == late
 
 
 def test_last_denied_keeps_the_most_recent_twenty(handler):
