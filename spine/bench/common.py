@@ -94,8 +94,6 @@ class Child:
 def _child_main(target: Callable, nice: int, ready, stop_flag, *args) -> None:
     if nice:
         os.nice(nice)
-    if nice >= 19 and hasattr(os, "SCHED_IDLE"):  # bulk work: run only when nothing else wants the CPU
-        os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
     target(ready, stop_flag, *args)
 
 

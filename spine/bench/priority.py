@@ -1,9 +1,11 @@
 """``spine bench priority``: control round trips with the data plane idle, then flooded.
 
 A responder process answers control requests through the broker. Then a flooder process
-fills the data plane towards a sink process (both at low CPU priority, as bulk work should
-be) so that at least 10,000 data messages wait in the queues, and the same control round
-trips are measured again. ``ratios`` = flooded / idle; a single FIFO would make it hundreds.
+sends data as fast as it can to a sink process that reads only ``--sink-rate`` messages a
+second (both at the lowest CPU priority, as bulk work should be), so the broker forwards
+data all the time while at least 10,000 data messages wait in the queues, and the same
+control round trips are measured again. ``ratios`` = flooded / idle; a single FIFO would
+make the flooded figure seconds (10,000 messages at the sink's rate).
 """
 
 from __future__ import annotations
@@ -18,26 +20,30 @@ from spine.client.component import Component
 QUEUE_TARGET = 10_000
 
 
-def run(count: int = 3000, size: int = 64) -> dict:
+def run(count: int = 3000, size: int = 64, sink_rate: float = 20_000, broker_args: list[str] | None = None) -> dict:
     """Measure idle and flooded control round trips; return figures with ``ratios``."""
-    with BenchBus(["client", "responder", "flooder", "sink"]) as bus:
+    with BenchBus(["client", "responder", "flooder", "sink"], extra_args=broker_args) as bus:
         eps, key = bus.broker.ipc, bus.broker.public_key
         with Child(roles.responder, str(bus.keys_dir), eps, "responder", key), \
                 Component("client", keys_dir=bus.keys_dir, endpoints=eps, broker_key=key) as client:
             idle = measure_broker_with(client, count, warmup=300)
             sent, received = SPAWN.Value("q", 0), SPAWN.Value("q", 0)
-            with Child(roles.sink, str(bus.keys_dir), eps, "sink", key, received, nice=19), \
+            with Child(roles.sink, str(bus.keys_dir), eps, "sink", key, received, sink_rate,
+                       nice=19), \
                     Child(roles.flooder, str(bus.keys_dir), eps, "flooder", key, "sink", size, sent,
                           nice=19):
                 deadline = time.monotonic() + 30
                 while sent.value - received.value < QUEUE_TARGET and time.monotonic() < deadline:
                     time.sleep(0.01)  # waiting for the flood to build up; nothing to wait on
                 backlog_before = sent.value - received.value
+                if backlog_before < QUEUE_TARGET:
+                    raise RuntimeError(f"the data backlog reached only {backlog_before} messages")
+                start = received.value
                 flooded = measure_broker_with(client, count, warmup=0)
                 backlog_after = sent.value - received.value
-                forwarded = received.value
+                forwarded = received.value - start
     idle_p, flooded_p = percentiles(idle), percentiles(flooded)
-    return {"benchmark": "priority", "count": count, "payload_bytes": size,
+    return {"benchmark": "priority", "count": count, "payload_bytes": size, "sink_rate": sink_rate,
             "idle_us": idle_p, "flooded_us": flooded_p,
             "backlog": {"before": backlog_before, "after": backlog_after,
                         "data_messages_forwarded": forwarded},
@@ -49,8 +55,10 @@ def main(argv: list[str] | None = None) -> int:
     p = parser("priority", __doc__.splitlines()[0])
     p.add_argument("--count", type=int, default=3000)
     p.add_argument("--size", type=int, default=64, help="data payload bytes of the flood")
+    p.add_argument("--sink-rate", type=float, default=20_000,
+                   help="data messages per second the sink reads (the flood is faster)")
     args = p.parse_args(argv)
-    f = run(args.count, args.size)
+    f = run(args.count, args.size, args.sink_rate)
     rows = [(name, d["p50"], d["p90"], d["p99"], d["p99_9"], d["max"])
             for name, d in (("data plane idle", f["idle_us"]), ("data plane flooded", f["flooded_us"]))]
     print(table(rows, ("control round trip (µs)", "p50", "p90", "p99", "p99.9", "max")))

@@ -80,23 +80,32 @@ def flooder(ready, stop, keys_dir: str, endpoints: Endpoints, name: str, broker_
 
 
 def sink(ready, stop, keys_dir: str, endpoints: Endpoints, name: str, broker_key: bytes,
-         received) -> None:
-    """Reads its data plane as fast as it can, counting messages."""
+         received, rate: float = 0.0) -> None:
+    """Reads its data plane, counting messages: as fast as it can, or at most ``rate`` per s
+    (a consumer that falls behind, so the data backlog builds up)."""
     comp = _component(keys_dir, endpoints, name, broker_key)
     ready.set()
     sock, count = comp.data, 0
+    slot, per_slot = 0.01, int(rate * 0.01) if rate else 0
+    next_slot = time.monotonic() + slot
     try:
         while not stop.is_set():
-            if sock.poll(POLL_MS):
-                while True:
-                    try:
-                        sock.recv_multipart(zmq.NOBLOCK)
-                    except zmq.Again:
-                        break
-                    count += 1
-                    if count % 100 == 0:
-                        with received.get_lock():
-                            received.value = count
+            if not sock.poll(POLL_MS):
+                continue
+            taken = 0
+            while not per_slot or taken < per_slot:
+                try:
+                    sock.recv_multipart(zmq.NOBLOCK)
+                except zmq.Again:
+                    break
+                count += 1
+                taken += 1
+                if count % 100 == 0:
+                    with received.get_lock():
+                        received.value = count
+            if per_slot and taken >= per_slot:
+                time.sleep(max(0.0, next_slot - time.monotonic()))  # pacing, not synchronising
+                next_slot = max(next_slot + slot, time.monotonic())
     finally:
         comp.close()
 
