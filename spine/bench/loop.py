@@ -89,6 +89,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="spin this long before each deadline instead of sleeping (default 100)")
     p.add_argument("--pin", type=_pin, action="append", default=[], metavar="ROLE=CPUS",
                    help=f"run ROLE on CPUS (e.g. writer=1, broker=0); roles: {', '.join(ROLES)}")
+    p.add_argument("--broker-config", metavar="FILE",
+                   help="TOML file for the broker's [broker] table (e.g. spin_us = 0)")
     p.add_argument("--stall-responder", type=_stall, metavar="AT_S[:MS]",
                    help="SIGSTOP the responder AT_S seconds in for MS milliseconds (default 100)")
     p.add_argument("--json", metavar="FILE", help="write the figures as JSON to FILE")
@@ -107,7 +109,8 @@ def main(argv: list[str] | None = None) -> int:
         config = LoopConfig(duration_s=args.duration, tick_hz=args.tick_rate, control_hz=args.control_rate,
                             frame_bytes=args.frame_size, slots=args.slots, transport=args.transport,
                             read_mode=args.read, baseline_s=args.baseline, baselines=not args.no_baselines,
-                            spin_us=args.spin_us, responder_stall=args.stall_responder, pin=dict(args.pin))
+                            spin_us=args.spin_us, responder_stall=args.stall_responder, pin=dict(args.pin),
+                            broker_config=args.broker_config)
     except ConfigError as exc:
         print(f"spine bench loop: {exc}", file=sys.stderr)
         return 2

@@ -57,8 +57,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--size", type=int, default=64, help="data payload bytes of the flood")
     p.add_argument("--sink-rate", type=float, default=20_000,
                    help="data messages per second the sink reads (the flood is faster)")
+    p.add_argument("--broker-config", metavar="FILE",
+                   help="TOML file for the broker's [broker] table (e.g. spin_us = 250)")
     args = p.parse_args(argv)
-    f = run(args.count, args.size, args.sink_rate)
+    f = run(args.count, args.size, args.sink_rate,
+            broker_args=["--config", args.broker_config] if args.broker_config else None)
     rows = [(name, d["p50"], d["p90"], d["p99"], d["p99_9"], d["max"])
             for name, d in (("data plane idle", f["idle_us"]), ("data plane flooded", f["flooded_us"]))]
     print(table(rows, ("control round trip (µs)", "p50", "p90", "p99", "p99.9", "max")))

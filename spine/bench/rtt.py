@@ -66,9 +66,9 @@ def measure_raw(root, count: int, warmup: int) -> list[float]:
     return samples
 
 
-def run(count: int = 5000, warmup: int = 500) -> dict:
+def run(count: int = 5000, warmup: int = 500, broker_args: list[str] | None = None) -> dict:
     """Measure both and return the figures with ``ratios`` (broker / raw)."""
-    with BenchBus(["client", "responder"]) as bus:
+    with BenchBus(["client", "responder"], extra_args=broker_args) as bus:
         raw = percentiles(measure_raw(bus.root, count, warmup))
         broker = percentiles(measure_broker(bus, count, warmup))
     return {"benchmark": "rtt", "count": count, "raw_us": raw, "broker_us": broker,
@@ -79,8 +79,10 @@ def main(argv: list[str] | None = None) -> int:
     """Command-line entry point."""
     p = parser("rtt", __doc__.splitlines()[0])
     p.add_argument("--count", type=int, default=5000)
+    p.add_argument("--broker-config", metavar="FILE",
+                   help="TOML file for the broker's [broker] table (e.g. spin_us = 250)")
     args = p.parse_args(argv)
-    figures = run(args.count)
+    figures = run(args.count, broker_args=["--config", args.broker_config] if args.broker_config else None)
     rows = [(name, f["p50"], f["p90"], f["p99"], f["p99_9"], f["max"])
             for name, f in (("raw pyzmq echo", figures["raw_us"]), ("through broker", figures["broker_us"]))]
     print(table(rows, ("round trip (µs)", "p50", "p90", "p99", "p99.9", "max")))

@@ -51,6 +51,7 @@ class LoopConfig:
     request_timeout_s: float = 0.5
     responder_stall: tuple[float, float] | None = None
     pin: dict[str, tuple[int, ...]] = field(default_factory=dict)
+    broker_config: str | None = None  # a broker TOML file (e.g. to set spin_us)
 
     def __post_init__(self) -> None:
         if not 0 < self.duration_s <= 24 * 3600:

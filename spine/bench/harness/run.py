@@ -189,6 +189,7 @@ class _Run:
         for name, kind in IDENTITIES.items():
             add_entry(keys_dir, Entry(load_or_create(keys_dir, name).public, name, kind), replace=True)
         broker = BrokerProcess(keys_dir, runtime_dir, log_path=tmp / "broker.log",
+                               extra_args=["--config", cfg.broker_config] if cfg.broker_config else None,
                                tcp_host="127.0.0.1" if cfg.transport == "tcp" else None,
                                tcp_port=free_tcp_base() if cfg.transport == "tcp" else None)
         segment = f"spine-loop-{os.getpid()}-{uuid.uuid4().hex[:8]}"
