@@ -31,6 +31,7 @@ from spine.protocol import neural_spike_pb2 as pb
 from spine.protocol.framing import (BROKER, HEADER_SIZE, Header, Kind, MsgClass, pack_header,
                                     unpack_header)
 from spine.resilience.coherence import CoherenceChecker, MessageClass, spike_created_ns
+from spine.resilience.guard import CircuitBreaker
 from spine.resilience.reliable_send import ReliableSender
 from spine.security import keys as keyfiles
 from spine.sockets import curve_client, tune
@@ -301,13 +302,18 @@ class Component:
 
     def request(self, to: str, spike: pb.NeuralSpike, *, timeout: float = 1.0,
                 plane: Plane = Plane.CONTROL, msg_class: MsgClass | None = None,
-                retries: int = 0) -> Message:
+                retries: int = 0, breaker: CircuitBreaker | None = None) -> Message:
         """Send a REQUEST and wait for the REPLY with the same request_id.
 
         On timeout it is resent with the same request_id up to ``retries`` times (the
         receiver discards duplicates), then RequestTimeout. A broker refusal (unknown or
-        unreachable recipient) raises RoutingError at once.
+        unreachable recipient) raises RoutingError at once. With a ``breaker`` (calls to an
+        unreliable dependency such as an external agent) the whole exchange runs through it:
+        while it is open, CircuitOpenError is raised and nothing is sent.
         """
+        if breaker is not None:
+            return breaker.call(self.request, to, spike, timeout=timeout, plane=plane,
+                                msg_class=msg_class, retries=retries)
         request_id = _stamp_ids(spike)
         payload = spike.SerializeToString()
         cls = msg_class if msg_class is not None else _default_class(plane)
