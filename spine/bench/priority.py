@@ -2,7 +2,7 @@
 
 A responder process answers control requests through the broker. Then a flooder process
 sends data as fast as it can to a sink process that reads only ``--sink-rate`` messages a
-second (both at the lowest CPU priority, as bulk work should be), so the broker forwards
+second (both SCHED_IDLE, the lowest CPU priority, as bulk work should be), so the broker forwards
 data all the time while at least 10,000 data messages wait in the queues, and the same
 control round trips are measured again. ``ratios`` = flooded / idle; a single FIFO would
 make the flooded figure seconds (10,000 messages at the sink's rate).
@@ -20,7 +20,7 @@ from spine.client.component import Component
 QUEUE_TARGET = 10_000
 
 
-def run(count: int = 3000, size: int = 64, sink_rate: float = 20_000, broker_args: list[str] | None = None) -> dict:
+def run(count: int = 5000, size: int = 64, sink_rate: float = 20_000, broker_args: list[str] | None = None) -> dict:
     """Measure idle and flooded control round trips; return figures with ``ratios``."""
     with BenchBus(["client", "responder", "flooder", "sink"], extra_args=broker_args) as bus:
         eps, key = bus.broker.ipc, bus.broker.public_key
@@ -53,7 +53,7 @@ def run(count: int = 3000, size: int = 64, sink_rate: float = 20_000, broker_arg
 def main(argv: list[str] | None = None) -> int:
     """Command-line entry point."""
     p = parser("priority", __doc__.splitlines()[0])
-    p.add_argument("--count", type=int, default=3000)
+    p.add_argument("--count", type=int, default=5000)
     p.add_argument("--size", type=int, default=64, help="data payload bytes of the flood")
     p.add_argument("--sink-rate", type=float, default=20_000,
                    help="data messages per second the sink reads (the flood is faster)")
