@@ -228,7 +228,8 @@ def _add_whitelist(subparsers: argparse._SubParsersAction) -> None:
     add = actions.add_parser("add", help="admit a public key as NAME of kind KIND",
                              description="Admit a public key as instance NAME of kind KIND.")
     add.add_argument("key", metavar="PUBLIC_KEY_OR_CERT_FILE",
-                     help="a Z85 public key (40 characters) or a certificate file (NAME.key)")
+                     help="a Z85 public key (40 characters) or a certificate file (NAME.key); "
+                          "a key that starts with '-' goes after '--', options before it")
     add.add_argument("name", metavar="NAME", help="the instance name the broker stamps")
     add.add_argument("kind", metavar="KIND", help="a ComponentID, e.g. MEMORY_SYSTEM")
     add.add_argument("--from", dest="source", metavar="SRC",

@@ -82,8 +82,8 @@ def test_whitelist_add_list_remove(tmp_path):
     by_file = run_spine("whitelist", "add", str(kd / "physics.key"), "physics", "physics_engine",
                         "--from", "ipc", "--keys-dir", str(kd), cwd=tmp_path)
     assert by_file.returncode == 0, by_file.stderr
-    by_key = run_spine("whitelist", "add", literal, "agent", "GEMINI_AGENT", "--from",
-                       "10.0.0.0/24", "--keys-dir", str(kd), cwd=tmp_path)
+    by_key = run_spine("whitelist", "add", "--from", "10.0.0.0/24", "--keys-dir", str(kd),
+                       "--", literal, "agent", "GEMINI_AGENT", cwd=tmp_path)
     assert by_key.returncode == 0, by_key.stderr
 
     listed = run_spine("whitelist", "list", "--json", "--keys-dir", str(kd), cwd=tmp_path)
@@ -125,9 +125,10 @@ def test_group_readable_secret_key_is_refused_with_the_fix(tmp_path):
 def test_duplicate_whitelist_add_is_refused(tmp_path):
     kd = tmp_path / "keys"
     key = zmq.curve_keypair()[0].decode()
-    assert run_spine("whitelist", "add", key, "a", "ORCHESTRATOR", "--keys-dir", str(kd),
+    # "--": a Z85 key may start with "-", which would otherwise read as an option
+    assert run_spine("whitelist", "add", "--keys-dir", str(kd), "--", key, "a", "ORCHESTRATOR",
                      cwd=tmp_path).returncode == 0
-    again = run_spine("whitelist", "add", key, "b", "ORCHESTRATOR", "--keys-dir", str(kd),
+    again = run_spine("whitelist", "add", "--keys-dir", str(kd), "--", key, "b", "ORCHESTRATOR",
                       cwd=tmp_path)
     assert_clean_error(again, "already in the whitelist")
 
