@@ -25,7 +25,8 @@ class BrokerConfig:
     control_max_bytes: int = 64 * 1024    # MAXMSGSIZE of the control plane
     data_max_bytes: int = 64 * 1024 * 1024  # MAXMSGSIZE of the data plane
     data_batch: int = 256                 # data messages served per loop turn at most
-    spin_us: int = 0                      # after a message, poll without sleeping this long
+    spin_us: int = 250                    # after a message, poll without sleeping this long
+                                          # while that keeps paying off (0: never)
     data_io_nice: int = 10                # niceness of the data plane's I/O thread (0: leave it)
     whitelist_poll_s: float = 0.25        # how often whitelist.txt is checked for edits
     degrade_after_s: float = 3.0

@@ -32,6 +32,7 @@ from spine.broker.config import BrokerConfig
 from spine.broker.notify import SystemdNotify
 from spine.broker.pairing_endpoint import PairingEndpoint
 from spine.broker.routing import RoutingTable
+from spine.broker.spin import AdaptiveSpin
 from spine.broker.watchdog import Liveness, Watchdog
 from spine.endpoints import Endpoints
 from spine.errors import ConfigError, SpineError
@@ -113,6 +114,7 @@ class Broker:
         self.routes = RoutingTable((CONTROL, DATA))
         self._present = {plane: self.routes.present(plane) for plane in (CONTROL, DATA)}
         self.watchdog = Watchdog(config.degrade_after_s, config.dead_after_s)
+        self.spin = AdaptiveSpin(config.spin_us / 1e6)
         self.peer_status: dict[str, PeerStatus] = {}
         self.started_at = time.monotonic()
         self.instance_id = uuid.uuid4().hex[:16]  # changes on every start: components see restarts
@@ -281,7 +283,8 @@ class Broker:
         wake_fd = self._wake_r.fileno()
         pairing = None
         due_at = last_busy = 0.0
-        spin_s = self.config.spin_us / 1e6
+        spin = self.spin
+        spin_s = spin.window_s
         while not self._stopping:
             if self._pairing.socket is not pairing:  # it exists only while a window is open
                 if pairing is not None:
@@ -295,11 +298,10 @@ class Broker:
                 due_at = self._next_deadline(now)
             timeout = min(due_at - now, PARK_RETRY_S) if self._parked else due_at - now
             events = None
-            if spin_s and now - last_busy < spin_s:
-                # Answers follow requests within a round trip: polling without sleeping for a
-                # moment saves the wake-up of an idle CPU, which costs more than the spin.
+            if spin_s and now - last_busy < spin_s and spin.should_spin():
                 while not events and time.monotonic() - last_busy < spin_s:
                     events = dict(poller.poll(0))
+                spin.record(bool(events))
             if not events:
                 events = dict(poller.poll(max(0, int(timeout * 1000 + 0.999))))
             if events:
