@@ -2,7 +2,8 @@
 
 Both with CURVE, between separate processes, in the same run: the client here sends a
 request through the broker to a responder process and waits for the reply; the baseline
-sends the same frames to a plain pyzmq ROUTER echo process. ``ratios`` = broker / raw.
+sends the same frames to a plain pyzmq ROUTER echo process. The two take turns in blocks
+of 250 round trips. ``ratios`` = broker / raw.
 """
 
 from __future__ import annotations
@@ -31,47 +32,49 @@ def measure_broker_with(client: Component, count: int, warmup: int) -> list[floa
     return samples
 
 
-def measure_broker(bus: BenchBus, count: int, warmup: int) -> list[float]:
-    """Round trips client → broker → responder → broker → client, in µs."""
-    eps = bus.broker.ipc
-    with Child(roles.responder, str(bus.keys_dir), eps, "responder", bus.broker.public_key):
-        with Component("client", keys_dir=bus.keys_dir, endpoints=eps,
-                       broker_key=bus.broker.public_key) as client:
-            return measure_broker_with(client, count, warmup)
+def raw_round_trip(sock: zmq.Socket, frames: list[bytes]) -> float:
+    """One round trip to the raw echo server, in µs."""
+    t0 = time.perf_counter_ns()
+    sock.send_multipart(frames)
+    sock.recv_multipart()
+    return (time.perf_counter_ns() - t0) / 1e3
 
 
-def measure_raw(root, count: int, warmup: int) -> list[float]:
-    """Round trips to a plain pyzmq ROUTER echo process over ipc, CURVE on, in µs."""
-    public, secret = curve_pair()
-    cpub, csec = curve_pair()
-    endpoint = f"ipc://{root}/raw-echo.ipc"
-    spike = new_spike(text_data="ping")
-    frames = [pack_header(Kind.REQUEST, "responder", request_id_bytes(spike)), spike.SerializeToString()]
-    with Child(roles.raw_echo, endpoint, public, secret):
-        ctx = zmq.Context()
-        sock = tune(ctx.socket(zmq.DEALER))
-        sock.curve_secretkey, sock.curve_publickey, sock.curve_serverkey = csec, cpub, public
-        sock.connect(endpoint)
-        samples = []
-        try:
-            for i in range(warmup + count):
-                t0 = time.perf_counter_ns()
-                sock.send_multipart(frames)
-                sock.recv_multipart()
-                if i >= warmup:
-                    samples.append((time.perf_counter_ns() - t0) / 1e3)
-        finally:
-            sock.close(0)
-            ctx.term()
-    return samples
-
-
-def run(count: int = 5000, warmup: int = 500, broker_args: list[str] | None = None) -> dict:
-    """Measure both and return the figures with ``ratios`` (broker / raw)."""
+def run(count: int = 5000, warmup: int = 500, broker_args: list[str] | None = None,
+        block: int = 250) -> dict:
+    """Measure both paths in alternating blocks of ``block`` round trips (so that a change
+    in the machine's load hits both alike); return the figures with ``ratios`` (broker / raw)."""
     with BenchBus(["client", "responder"], extra_args=broker_args) as bus:
-        raw = percentiles(measure_raw(bus.root, count, warmup))
-        broker = percentiles(measure_broker(bus, count, warmup))
-    return {"benchmark": "rtt", "count": count, "raw_us": raw, "broker_us": broker,
+        eps = bus.broker.ipc
+        public, secret = curve_pair()
+        cpub, csec = curve_pair()
+        endpoint = f"ipc://{bus.root}/raw-echo.ipc"
+        spike = new_spike(text_data="ping")
+        frames = [pack_header(Kind.REQUEST, "responder", request_id_bytes(spike)),
+                  spike.SerializeToString()]
+        with Child(roles.raw_echo, endpoint, public, secret), \
+                Child(roles.responder, str(bus.keys_dir), eps, "responder", bus.broker.public_key), \
+                Component("client", keys_dir=bus.keys_dir, endpoints=eps,
+                          broker_key=bus.broker.public_key) as client:
+            ctx = zmq.Context()
+            sock = tune(ctx.socket(zmq.DEALER))
+            sock.curve_secretkey, sock.curve_publickey, sock.curve_serverkey = csec, cpub, public
+            sock.connect(endpoint)
+            raw_samples: list[float] = []
+            broker_samples: list[float] = []
+            try:
+                for _ in range(warmup):
+                    raw_round_trip(sock, frames)
+                measure_broker_with(client, 0, warmup)
+                while len(raw_samples) < count:
+                    n = min(block, count - len(raw_samples))
+                    raw_samples += [raw_round_trip(sock, frames) for _ in range(n)]
+                    broker_samples += measure_broker_with(client, n, 0)
+            finally:
+                sock.close(0)
+                ctx.term()
+    raw, broker = percentiles(raw_samples), percentiles(broker_samples)
+    return {"benchmark": "rtt", "count": count, "block": block, "raw_us": raw, "broker_us": broker,
             "ratios": {"p50": broker["p50"] / raw["p50"], "p99": broker["p99"] / raw["p99"]}}
 
 
