@@ -54,6 +54,7 @@ CONTROL, DATA = "control", "data"
 CONTROL_IO, DATA_IO = 1, 2  # ZMQ_AFFINITY bitmasks: I/O thread 0 and I/O thread 1
 DATA_IO_THREAD_NAME = "ZMQbg/IO/1"  # libzmq's name for its second I/O thread
 HEARTBEAT_SUFFIX = b"/hb"
+BROKER_TOPICS = frozenset({b"watchdog", b"supervisor"})  # only the broker publishes on these
 PARK_RETRY_S = 0.001
 LOG_FIRST_DROPS = 10        # per reason, then one line every LOG_EVERY_DROPS
 LOG_EVERY_DROPS = 1000
@@ -437,6 +438,9 @@ class Broker:
         stamped = header[:3] + _STAMP[header[3]] + header[4:20] + self._key_pads[key] + header[52:]
         recipient = header[52:].rstrip(b"\0")
         if kind == _K_PUBLISH:
+            if recipient in BROKER_TOPICS:
+                return self._drop(plane, "reserved_topic", rid,
+                                  f"{user!r} may not publish on the broker's topic {recipient!r}")
             pub = self._pub
             _send(pub, recipient, _SNDMORE)
             _send(pub, stamped, _SNDMORE)

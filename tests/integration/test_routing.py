@@ -97,3 +97,14 @@ def test_unknown_fields_from_a_newer_schema_pass_through_intact(bus):
     assert msg.payload == payload  # the broker forwarded the frame untouched
     assert msg.spike.text_data == "from the future"
     assert msg.spike.SerializeToString().endswith(future_field)  # a v1 receiver keeps it
+
+
+def test_components_cannot_publish_on_the_brokers_topics(bus):
+    import json
+    rogue, listener = bus.component("rogue"), bus.component("listener")
+    listener.subscribe("watchdog")
+    rogue.publish("watchdog", new_spike(text_data='{"name": "listener", "to": "dead"}'))
+    bus.broker.wait_for_log("may not publish on the broker's topic")
+    assert listener.recv(timeout=0.3) is None
+    status = json.loads(rogue.request_broker("status").spike.rich_payload.data)
+    assert status["planes"]["data"]["dropped"]["reserved_topic"] == 1
