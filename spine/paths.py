@@ -27,8 +27,9 @@ def state_dir(explicit: str | os.PathLike | None = None) -> Path:
     if explicit:
         return Path(explicit)
     for var in ("SPINE_STATE_DIR", "STATE_DIRECTORY"):
-        if os.environ.get(var):
-            return Path(os.environ[var].split(":")[0])
+        first = os.environ.get(var, "").strip().split(":")[0]
+        if first:
+            return Path(first)
     return Path("state")
 
 

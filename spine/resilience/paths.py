@@ -2,29 +2,19 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
-STATE_DIR_ENV = "SPINE_STATE_DIR"
-SYSTEMD_STATE_DIR_ENV = "STATE_DIRECTORY"
+from spine import paths
+
 
 
 def default_state_dir() -> Path:
     """Return the state directory: ``$SPINE_STATE_DIR``, else systemd's ``$STATE_DIRECTORY``, else ``./state``.
 
-    systemd sets ``STATE_DIRECTORY`` from ``StateDirectory=``; when a unit lists several
-    directories it joins them with ``:`` and the first one is used. The directory is not
-    created here: whoever writes into it creates it (see :func:`ensure_state_dir`).
+    The same rule as every other spine state (:func:`spine.paths.state_dir`). The directory
+    is not created here: whoever writes into it creates it (see :func:`ensure_state_dir`).
     """
-    explicit = os.environ.get(STATE_DIR_ENV, "").strip()
-    if explicit:
-        return Path(explicit)
-    systemd = os.environ.get(SYSTEMD_STATE_DIR_ENV, "").strip()
-    if systemd:
-        first = systemd.split(":", 1)[0]
-        if first:
-            return Path(first)
-    return Path("state")
+    return paths.state_dir()
 
 
 def ensure_state_dir(path: Path) -> Path:

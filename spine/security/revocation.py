@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Iterator
 
 from spine.errors import KeyFileError, WhitelistError
-from spine.fsutil import atomic_write
+from spine.fsutil import atomic_write, file_stamp
 from spine.security import whitelist
 from spine.security.keys import check_public_key
 
@@ -152,11 +152,7 @@ class RevocationList:
         A file that fails to parse keeps every key revoked so far revoked (revocation is
         never undone by a bad edit) and sets ``reload_error``.
         """
-        try:
-            st = os.stat(self.path)
-            stamp = (st.st_mtime_ns, st.st_size, st.st_ino)
-        except FileNotFoundError:
-            stamp = None
+        stamp = file_stamp(self.path)
         if stamp == self._stamp and not force:
             return False
         self._stamp = stamp

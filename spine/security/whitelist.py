@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Iterator
 
 from spine.errors import KeyFileError, WhitelistError
-from spine.fsutil import atomic_write
+from spine.fsutil import atomic_write, file_stamp
 from spine.protocol import neural_spike_pb2 as pb
 from spine.security.keys import check_name, check_public_key
 
@@ -164,11 +164,7 @@ class Whitelist:
         A file that fails to parse leaves the previous entries in force and sets
         ``reload_error``, so a typo never locks everybody out.
         """
-        try:
-            st = os.stat(self.path)
-            stamp = (st.st_mtime_ns, st.st_size, st.st_ino)
-        except FileNotFoundError:
-            stamp = None
+        stamp = file_stamp(self.path)
         if stamp == self._stamp and not force:
             return False
         self._stamp = stamp
