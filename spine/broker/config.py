@@ -11,6 +11,9 @@ from spine.endpoints import Endpoints
 from spine.errors import ConfigError
 
 
+HEARTBEAT_S = 1.0  # how often components send their StatusReport (spine.client.heartbeat)
+
+
 @dataclass(frozen=True)
 class BrokerConfig:
     """Everything the broker needs to start. Every field has a working default."""
@@ -33,6 +36,16 @@ class BrokerConfig:
     dead_after_s: float = 10.0
     pairing_window_s: float = 300.0
     components_file: Path | None = None   # components to supervise (TOML)
+
+    def __post_init__(self) -> None:
+        if self.degrade_after_s < 2 * HEARTBEAT_S or self.dead_after_s <= self.degrade_after_s:
+            raise ConfigError(
+                f"watchdog thresholds degrade_after_s={self.degrade_after_s}, dead_after_s="
+                f"{self.dead_after_s}: components report every {HEARTBEAT_S:g} s, so "
+                f"degrade_after_s must be at least {2 * HEARTBEAT_S:g} s (or healthy components "
+                "flap) and dead_after_s larger than it")
+        if self.spin_us < 0 or self.hwm < 1 or self.data_batch < 1:
+            raise ConfigError("spin_us must be >= 0, hwm and data_batch >= 1")
 
     def ipc_endpoints(self) -> Endpoints:
         """The ipc endpoints in the runtime directory."""

@@ -39,7 +39,8 @@ from spine.sockets import curve_client, tune
 log = logging.getLogger("spine.client")
 
 BROKER_KEY_NAME = "broker"
-COPY_THRESHOLD = 65536  # payloads from this size on are sent without copying
+COPY_THRESHOLD = 65536
+_NO_REQUEST = b""  # a request id no reply carries: waiting on it only fills the inbox  # payloads from this size on are sent without copying
 # The per-message path uses plain ints and the backend's send: pyzmq's enum flags and its
 # Python-level send wrapper cost more than the rest of a send.
 _NOBLOCK, _SNDMORE = int(zmq.NOBLOCK), int(zmq.SNDMORE)
@@ -306,8 +307,9 @@ class Component:
         """Send a REQUEST and wait for the REPLY with the same request_id.
 
         On timeout it is resent with the same request_id up to ``retries`` times (the
-        receiver discards duplicates), then RequestTimeout. A broker refusal (unknown or
-        unreachable recipient) raises RoutingError at once. With a ``breaker`` (calls to an
+        receiver discards duplicates), then RequestTimeout. A broker refusal raises
+        RoutingError at once, except an unknown recipient while attempts are left (after a
+        broker restart it may not have rejoined yet): that attempt is waited out and resent. With a ``breaker`` (calls to an
         unreliable dependency such as an external agent) the whole exchange runs through it:
         while it is open, CircuitOpenError is raised and nothing is sent.
         """
@@ -322,7 +324,16 @@ class Component:
                 spike.timestamp = envelope.now_ms()
                 payload = spike.SerializeToString()
             self._send_raw(plane, Kind.REQUEST, to, request_id, payload, cls)
-            reply = self._await_reply(plane, request_id, time.monotonic() + timeout)
+            attempt_deadline = time.monotonic() + timeout
+            try:
+                reply = self._await_reply(plane, request_id, attempt_deadline)
+            except RoutingError as exc:
+                # Right after a broker restart the recipient may not have said hello yet:
+                # with attempts left, an unknown recipient is waited out like a lost reply.
+                if attempt == retries or not str(exc).startswith("unknown_recipient"):
+                    raise
+                self._await_reply(plane, _NO_REQUEST, attempt_deadline)
+                continue
             if reply is not None:
                 return reply
         raise RequestTimeout(f"no reply from {to!r} within {timeout:g} s "

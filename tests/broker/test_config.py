@@ -210,3 +210,10 @@ def test_tcp_port_out_of_range_is_an_error():
     cfg = config.load(None, tcp_host="127.0.0.1", tcp_port=65535)
     with pytest.raises(ConfigError, match="out of range"):
         cfg.tcp_endpoints()
+
+
+@pytest.mark.parametrize("degrade, dead", [(1.0, 10.0), (1.9, 10.0), (3.0, 3.0), (5.0, 4.0)])
+def test_watchdog_thresholds_that_would_flap_or_never_die_are_refused(degrade, dead):
+    from spine.broker.config import BrokerConfig
+    with pytest.raises(ConfigError, match="degrade_after_s"):
+        BrokerConfig(degrade_after_s=degrade, dead_after_s=dead)

@@ -78,3 +78,30 @@ def test_retried_request_is_answered_once_from_the_reply_cache(bus):
         thread.join()
     assert first.spike.text_data == second.spike.text_data == "once"
     assert len(handled) == 1 and bob.counters.dropped["duplicate_request"] == 1
+
+
+def test_unknown_recipient_with_retries_left_is_waited_out_and_resent(bus):
+    alice = bus.component("alice")
+    late = bus.component("late", connect=False)
+    answered = threading.Event()
+
+    def join_late_and_answer():
+        late.connect(timeout=5)
+        msg = late.recv(timeout=5)
+        late.reply(msg, new_spike(text_data="here now"))
+        answered.set()
+
+    joiner = threading.Timer(0.2, join_late_and_answer)  # joins after the first attempt failed
+    joiner.start()
+    try:
+        reply = alice.request("late", new_spike(text_data="anyone?"), timeout=1.0, retries=3)
+    finally:
+        joiner.join()
+    assert reply.sender == "late" and reply.spike.text_data == "here now"
+    assert answered.is_set()
+
+
+def test_unknown_recipient_without_retries_fails_at_once(bus):
+    alice = bus.component("alice")
+    with pytest.raises(RoutingError, match="unknown_recipient"):
+        alice.request("nobody", new_spike(text_data="?"), timeout=5)
