@@ -728,6 +728,9 @@ class Broker:
                           "reload_error": self.whitelist.reload_error},
             "components": components,
             "parked": len(self._parked),
+            "supervised": [] if self.supervisor is None else [
+                {"name": c.name, "state": c.state.value, "pid": c.pid,
+                 "recent_restarts": c.recent_restarts} for c in self.supervisor.status(now)],
         }
 
 

@@ -120,6 +120,12 @@ def format_status(status: dict[str, Any], out: TextIO | None = None) -> None:
           file=out)
     if status.get("parked"):
         print(f"data messages parked for slow receivers: {status['parked']}", file=out)
+    if status.get("supervised"):
+        print("supervised components:", file=out)
+        for child in status["supervised"]:
+            pid = child["pid"] if child["pid"] is not None else "-"
+            print(f"  {child['name']:<20} {child['state']:<12} pid {pid:<8} "
+                  f"restarts in window {child['recent_restarts']}", file=out)
 
 
 def run_status(args: argparse.Namespace) -> int:

@@ -5,6 +5,7 @@ up on a crash loop with an alert."""
 from __future__ import annotations
 
 import os
+import json
 import re
 import signal
 import time
@@ -99,6 +100,9 @@ def test_component_that_dies_at_once_is_given_up_with_an_alert(short_tmp):
         assert len(exits) == MAX_RESTARTS + 1
         assert {e["detail"] for e in exits} == {"exit code 3"}
         bus.broker.wait_for_log("ALERT", timeout=5)
+        status = json.loads(observer.request_broker("status").spike.rich_payload.data)
+        assert {"name": "crasher", "state": "failed", "pid": None,
+                "recent_restarts": MAX_RESTARTS} in status["supervised"]
     finally:
         bus.close()
     log = bus.broker.log_text()
