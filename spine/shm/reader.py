@@ -11,6 +11,7 @@ import numpy as np
 
 from spine.errors import ShmError, ShmFrameOverwritten, ShmWriterGone
 from spine.shm import _seqlock
+from spine.shm.predict import FramePredictor
 from spine.shm.segment import Geometry, check_layout, normalize_name, open_segment, process_alive
 
 T = TypeVar("T")
@@ -94,6 +95,7 @@ class WaveformReader:
             self._map.close()
             raise
         self._next = _seqlock.frame_count(self._map)
+        self.predictor = FramePredictor()
 
     @property
     def slot_size(self) -> int:
@@ -205,21 +207,35 @@ class WaveformReader:
         raise ShmError(f"the writer of {self.name!r} lapped this reader {_NEXT_ATTEMPTS} times in a row: "
                        "give it more slots")
 
-    def wait_next(self, timeout: float, out=None) -> Frame | None:
+    def wait_next(self, timeout: float, out=None, predict: bool = False) -> Frame | None:
         """Like read_next, but sleep (on a futex, no polling) up to `timeout` seconds for the frame.
 
         Returns None on timeout.  Raises ShmWriterGone if the writer is found
         dead: liveness is checked only after sleeping without a frame (at
         most LIVENESS_INTERVAL at a time), never on the way to a frame.
-        """
-        return self._wait(timeout, lambda: self.read_next(out))
 
-    def _wait(self, timeout: float, attempt: Callable[[], T | None]) -> T | None:
+        With `predict=True` (for periodic streams) the reader learns the
+        stream's period (`self.predictor`, a FramePredictor) and, once it
+        has, sleeps only until shortly before the next frame is due, then
+        polls the frame counter for at most `predictor.window_ns`, falling
+        back to the futex if the frame has not come: the frame is held a few
+        µs after its commit instead of after an idle CPU's wake-up, for about
+        window / period of a core.
+        """
+        return self._wait(timeout, lambda: self.read_next(out), predict)
+
+    def _wait(self, timeout: float, attempt: Callable[[], T | None], predict: bool = False) -> T | None:
         deadline = time.monotonic() + timeout
+        waited = False
         while True:
             got = attempt()
             if got is not None:
+                if predict and waited:
+                    self.predictor.observe(got.frame_index, time.monotonic_ns())
                 return got
+            waited = True
+            if predict and poll_for_frame(self._map, self._next, self.predictor, int(deadline * 1e9)):
+                continue
             left = deadline - time.monotonic()
             if left > 0:
                 slice_ns = int(min(left, LIVENESS_INTERVAL) * 1e9)
@@ -270,9 +286,12 @@ class WaveformReader:
         raise ShmError(f"the writer of {self.name!r} lapped this reader {_NEXT_ATTEMPTS} times in a row: "
                        "give it more slots")
 
-    def wait_view(self, timeout: float) -> FrameView | None:
-        """Like wait_next, without copying: sleep on the futex up to `timeout` s, then view the next frame."""
-        return self._wait(timeout, self.view_next)
+    def wait_view(self, timeout: float, predict: bool = False) -> FrameView | None:
+        """Like wait_next, without copying: sleep on the futex up to `timeout` s, then view the next frame.
+
+        `predict=True`: sleep only until shortly before the frame is due, then poll (see wait_next).
+        """
+        return self._wait(timeout, self.view_next, predict)
 
     def view_latest(self) -> FrameView | None:
         """A zero-copy view of the newest frame (None if none yet), validated when its `with` block ends."""
@@ -297,3 +316,30 @@ class WaveformReader:
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
         self.close()
+
+
+def poll_for_frame(segment, frame_index: int, predictor: FramePredictor, deadline_ns: int) -> bool:
+    """Wait for frame `frame_index` of `segment` (a reader's mapping) the predictive way; True once it exists.
+
+    Sleeps on the futex until `predictor`'s poll window opens (a frame
+    committed earlier wakes it), then reads the frame counter without
+    sleeping until the window closes.  Returns False, having spent at most
+    the window polling, when the predictor has no window for this frame, the
+    window closes first, or `deadline_ns` (monotonic) comes first.
+    """
+    now = time.monotonic_ns()
+    window = predictor.poll_window(frame_index, now)
+    if window is None:
+        return False
+    start, end = window
+    end = min(end, deadline_ns)
+    if start > now:
+        if start >= end:
+            return False
+        if _seqlock.wait(segment, frame_index, start - now) is not None:
+            return True
+    # a bounded spin (<= predictor.window_ns) on the counter, holding the GIL as each read is ~0.1 µs
+    while time.monotonic_ns() < end:
+        if _seqlock.frame_count(segment) > frame_index:
+            return True
+    return False
