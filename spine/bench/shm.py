@@ -1,6 +1,6 @@
 """Benchmark of the waveform channel: shm hand-off vs memcpy vs zmq ipc, 1 kHz sustained, sparse encoding.
 
-Run: spine bench shm [--json FILE] [--frames N] [--sustain SECONDS] [--pm-qos]
+Run: spine bench shm [--json FILE] [--frames N] [--sustain SECONDS] [--periodic SECONDS] [--pm-qos]
 
 - hand-off latency, writer commit (WrittenFrame.committed_ns) → a reader
   process sleeping in the futex holds a consistent frame, for 4 KB, 1 MB and 4.8 MB frames, two ways:
@@ -11,6 +11,10 @@ Run: spine bench shm [--json FILE] [--frames N] [--sustain SECONDS] [--pm-qos]
   against np.copyto of the same size and against the same frame sent over a
   zmq PUSH/PULL ipc:// pair (receiver holds the bytes), all in this run;
 - 4.8 MB frames written at 1 kHz for a few seconds with one reader following;
+- a periodic 1 MB stream at 1 kHz read by a reader sleeping on the futex and,
+  separately, by one using the predictive wait (predict=True), with the
+  reader's CPU use: `ratios.vs_zmq_ipc_1mb_predictive` and
+  `ratios.memcpy_1mb_predictive` are reported beside the headline, not in its place;
 - sparse encoding of a 10 M-node complex128 grid at ~1 % density against one
   np.abs pass over the same grid.
 
@@ -49,8 +53,9 @@ from spine.protocol import neural_spike_pb2 as pb
 from spine.protocol import sparse
 from spine.security.keys import load_or_create
 from spine.security.whitelist import Entry, add_entry
-from spine.shm import (DescriptorFollower, DescriptorPublisher, OverwrittenFrame, WaveformReader,
+from spine.shm import (DescriptorFollower, DescriptorPublisher, FramePredictor, OverwrittenFrame, WaveformReader,
                        WaveformWriter)
+from spine.shm.predict import LEAD_NS, WINDOW_NS
 
 SIZES = {"4kb": 4096, "1mb": 1 << 20, "4.8mb": 4_800_000}
 STAMP_STRIDE = 8192  # one stamp word every 8 KiB (and the last word)
@@ -457,6 +462,101 @@ def sustained(size: int, rate_hz: int, seconds: float) -> dict:
     return report
 
 
+# --- periodic stream: 1 kHz writer, reader sleeping on the futex vs the predictive wait
+
+PERIODIC_MODES = ("inplace", "copy")
+PERIODIC_WARMUP = 50  # frames the predictor learns from before hand-offs count
+
+
+def _periodic_reader(name: str, size: int, frames: int, predictor: FramePredictor | None, ready, conn) -> None:
+    out = np.ones(size, dtype=np.uint8)  # touched now, not on the first frame
+    predict = predictor is not None
+    done: list[tuple[int, int, bool]] = []
+    skipped = 0
+    with WaveformReader(name) as reader:
+        if predictor is not None:
+            reader.predictor = predictor
+        ready.set()
+        cpu0, wall0 = time.process_time_ns(), time.monotonic_ns()
+        while len(done) + skipped < frames:
+            mode = PERIODIC_MODES[(len(done) + skipped) % len(PERIODIC_MODES)]
+            if mode == "copy":
+                frame = reader.wait_next(timeout=2.0, out=out, predict=predict)
+                if frame is None:
+                    break
+                got = frame.frame_index, frame.skipped, _stamp_ok(out, frame.frame_index)
+            else:
+                view = reader.wait_view(timeout=2.0, predict=predict)
+                if view is None:
+                    break
+                try:
+                    with view:
+                        words = np.frombuffer(view.data, dtype=np.uint64)
+                        ok = _stamp_ok(words.view(np.uint8), view.frame_index)
+                        del words
+                except ShmFrameOverwritten:
+                    ok = False
+                got = view.frame_index, view.skipped, ok
+            t = time.monotonic_ns()
+            index, missed, ok = got
+            skipped += missed
+            done.append((index, t, ok))
+        cpu, wall = time.process_time_ns() - cpu0, time.monotonic_ns() - wall0
+    conn.send((done, skipped, cpu / wall))
+    conn.close()
+
+
+def periodic_handoffs(size: int, rate_hz: int, frames: int, predictor: FramePredictor | None) -> dict:
+    """A writer at `rate_hz` and a reader process following every frame, sleeping on the futex or predicting.
+
+    Hand-off = writer commit (WrittenFrame.committed_ns) → the reader holds a
+    checked frame, per mode taking turns frame by frame: "inplace" (validated
+    zero-copy view of the stamp words) and "copy" (wait_next into the reader's
+    array).  With a `predictor` the reader uses wait_view/wait_next(predict=True)
+    with it: it sleeps until shortly before the frame is due, then polls the
+    counter; without one it sleeps on the futex.
+    Also reports the reader's CPU use (process CPU time / wall time, % of one core).
+    """
+    name = f"/spine-bench-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    ctx = mp.get_context("fork")
+    ready = ctx.Event()
+    parent, child = ctx.Pipe(duplex=False)
+    payload = np.random.default_rng(6).integers(0, 256, size, dtype=np.uint8)
+    period = 1_000_000_000 // rate_hz
+    commits: dict[int, int] = {}
+    with WaveformWriter(name, size, 16) as writer:
+        proc = ctx.Process(target=_periodic_reader, args=(name, size, frames, predictor, ready, child), daemon=True)
+        proc.start()
+        try:
+            if not ready.wait(10):
+                raise RuntimeError("periodic reader process did not start")
+            next_at = time.monotonic_ns()
+            for i in range(frames):
+                _pace_until(next_at)
+                _stamp(payload, i)
+                commits[i] = writer.write(payload).committed_ns
+                next_at += period
+            if not parent.poll(30):
+                raise RuntimeError("periodic reader process did not report")
+            done, skipped, cpu_share = parent.recv()
+        finally:
+            proc.join(10)
+            if proc.is_alive():
+                proc.kill()
+                proc.join()
+    result: dict = {"predict": predictor is not None, "rate_hz": rate_hz, "frames": frames, "skipped": skipped,
+                    "reader_cpu_percent_of_one_core": 100.0 * cpu_share}
+    if predictor is not None:
+        result.update(lead_us=predictor.lead_ns / 1e3, window_us=predictor.window_ns / 1e3)
+    for k, mode in enumerate(PERIODIC_MODES):
+        mine = [(f, t, ok) for f, t, ok in done if f % len(PERIODIC_MODES) == k]
+        warm = [t - commits[f] for f, t, _ in mine if f >= PERIODIC_WARMUP]
+        result[mode] = _percentiles(warm)
+        result[mode]["torn"] = sum(not ok for _, _, ok in mine)
+        result[mode]["over_113us"] = sum(d > 113_000 for d in warm)
+    return result
+
+
 # --- sparse -------------------------------------------------------------------------
 
 def sparse_vs_abs(nodes: int, density: float, reps: int) -> dict:
@@ -497,6 +597,14 @@ RATIO_DEFINITIONS = {
                                          "1 MB: both sides' copy-in counted, as zmq's send() counts its own",
     "memcpy_1mb_spinning_reader": "copying hand-off p50 with a reader polling instead of sleeping / np.copyto p50",
     "vs_zmq_ipc_1mb_copy_spinning_reader": "zmq ipc one-way p50 / copying hand-off p50 with a polling reader",
+    "vs_zmq_ipc_1mb_predictive": "zmq ipc one-way p50 (closed loop, above) / in-place hand-off p50 of a "
+                                 "periodic 1 MB stream at 1 kHz read with the predictive wait (wait_view(predict=True)"
+                                 ": futex sleep until shortly before the frame is due, then polling the counter); "
+                                 "not the headline vs_zmq_ipc_1mb, which uses a reader sleeping on the futex",
+    "memcpy_1mb_predictive": "copying hand-off p50 of the periodic 1 MB stream at 1 kHz with the predictive wait "
+                             "(wait_next(out=..., predict=True)) / np.copyto p50",
+    "vs_zmq_ipc_1mb_periodic_futex": "zmq ipc one-way p50 / in-place hand-off p50 of the same periodic 1 kHz stream, "
+                                     "reader sleeping on the futex (the predictive figure's same-run baseline)",
     "sparse_vs_abs": "sparse.encode / one np.abs pass, 10 M-node complex128 grid at ~1 % density (target <= 3)",
 }
 HANDOFF_KEYS = {"copy": "handoff_copy_us", "copy_spinning": "handoff_copy_spinning_reader_us",
@@ -521,6 +629,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--frames", type=int, default=400, help="frames per hand-off measurement (default 400)")
     parser.add_argument("--sustain", type=float, default=3.0, help="seconds of 4.8 MB frames at 1 kHz (default 3)")
     parser.add_argument("--nodes", type=int, default=10_000_000, help="sparse grid size (default 10 M)")
+    parser.add_argument("--periodic", type=float, default=2.0,
+                        help="seconds of the periodic 1 MB stream at 1 kHz, per reader kind (default 2)")
+    parser.add_argument("--lead-us", type=int, default=LEAD_NS // 1000,
+                        help="predictive wait: start polling this long before the frame is due (default %(default)s)")
+    parser.add_argument("--window-us", type=int, default=WINDOW_NS // 1000,
+                        help="predictive wait: poll at most this long per frame (default %(default)s)")
     parser.add_argument("--pm-qos", action="store_true",
                         help="hold /dev/cpu_dma_latency at 0 during the run (needs root): no CPU halts when idle")
     args = parser.parse_args(argv)
@@ -557,6 +671,12 @@ def _run(args: argparse.Namespace) -> dict:
         results["zmq_ipc_us"][label] = zmq_ipc_latency(size, args.frames)
     results["descriptor_via_broker_us"] = {"1mb": descriptor_handoff(SIZES["1mb"], args.frames)}
     results["sustained_4.8mb_1khz"] = sustained(SIZES["4.8mb"], 1000, args.sustain)
+    periodic_frames = max(int(args.periodic * 1000), PERIODIC_WARMUP + 20)
+    results["periodic_1mb_1khz"] = {
+        "futex": periodic_handoffs(SIZES["1mb"], 1000, periodic_frames, None),
+        "predictive": periodic_handoffs(SIZES["1mb"], 1000, periodic_frames,
+                                        FramePredictor(args.lead_us * 1000, args.window_us * 1000)),
+    }
     results["sparse"] = sparse_vs_abs(args.nodes, 0.01, 5)
 
     p50 = {key: results[key]["1mb"]["p50"] for key in (*HANDOFF_KEYS.values(), "memcpy_us", "zmq_ipc_us")}
@@ -571,13 +691,17 @@ def _run(args: argparse.Namespace) -> dict:
             zmq_1mb / results["handoff_inplace_us"]["1mb"]["write_plus_handoff"]["p50"],
         "memcpy_1mb_spinning_reader": p50["handoff_copy_spinning_reader_us"] / memcpy_1mb,
         "vs_zmq_ipc_1mb_copy_spinning_reader": zmq_1mb / p50["handoff_copy_spinning_reader_us"],
+        "vs_zmq_ipc_1mb_predictive": zmq_1mb / results["periodic_1mb_1khz"]["predictive"]["inplace"]["p50"],
+        "memcpy_1mb_predictive": results["periodic_1mb_1khz"]["predictive"]["copy"]["p50"] / memcpy_1mb,
+        "vs_zmq_ipc_1mb_periodic_futex": zmq_1mb / results["periodic_1mb_1khz"]["futex"]["inplace"]["p50"],
         "sparse_vs_abs": results["sparse"]["encode_ms"] / results["sparse"]["abs_ms"],
     }
     results["ratio_definitions"] = RATIO_DEFINITIONS
     results["torn"] = (sum(results[key][k]["torn"] for key in HANDOFF_KEYS.values() for k in SIZES)
                        + sum(results["zmq_ipc_us"][k]["torn"] for k in SIZES)
                        + results["descriptor_via_broker_us"]["1mb"]["torn"]
-                       + results["sustained_4.8mb_1khz"]["torn"])
+                       + results["sustained_4.8mb_1khz"]["torn"]
+                       + sum(p[m]["torn"] for p in results["periodic_1mb_1khz"].values() for m in PERIODIC_MODES))
     return results
 
 
@@ -604,6 +728,11 @@ def _print_summary(r: dict) -> None:
     print(f"4.8 MB @ 1 kHz: {s['frames_written']} frames at {s['achieved_hz']:.1f} Hz, write p50 "
           f"{s['write_us']['p50']:.0f} µs p99 {s['write_us']['p99']:.0f} µs, reader read {s['read']} skipped "
           f"{s['skipped']} -> sustained: {s['sustained']}")
+    for kind, p in r["periodic_1mb_1khz"].items():
+        print(f"1 MB @ 1 kHz, reader {'predicting' if kind == 'predictive' else 'sleeping on the futex'}: "
+              + ", ".join(f"{m} p50 {p[m]['p50']:.1f} / p99 {p[m]['p99']:.1f} µs ({p[m]['over_113us']} > 113 µs)"
+                          for m in PERIODIC_MODES)
+              + f"; skipped {p['skipped']}; reader CPU {p['reader_cpu_percent_of_one_core']:.1f} % of one core")
     sp = r["sparse"]
     print(f"sparse: {sp['nodes']} nodes -> {sp['kept']} kept, encode {sp['encode_ms']:.1f} ms vs np.abs "
           f"{sp['abs_ms']:.1f} ms; to_proto {sp['to_proto_ms']:.1f} ms, {sp['dense_bytes'] / 1e6:.0f} MB -> "
@@ -616,5 +745,9 @@ def _print_summary(r: dict) -> None:
           f"counting the writer's write() too: {ra['vs_zmq_ipc_1mb_inplace_incl_write']:.1f}; "
           f"copying with a polling reader: memcpy_1mb {ra['memcpy_1mb_spinning_reader']:.2f}, "
           f"vs_zmq_ipc_1mb {ra['vs_zmq_ipc_1mb_copy_spinning_reader']:.1f}")
+    print(f"        periodic 1 kHz stream, predictive wait (not the headline): vs_zmq_ipc_1mb_predictive "
+          f"{ra['vs_zmq_ipc_1mb_predictive']:.1f} (in place), memcpy_1mb_predictive "
+          f"{ra['memcpy_1mb_predictive']:.2f} (copying); same stream, futex: "
+          f"vs_zmq_ipc_1mb {ra['vs_zmq_ipc_1mb_periodic_futex']:.1f}")
     if r.get("pm_qos_cpu_dma_latency_us") == 0:
         print("        (run with /dev/cpu_dma_latency held at 0: idle CPUs polled instead of halting)")

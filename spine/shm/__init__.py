@@ -2,7 +2,8 @@
 
 One writer (`WaveformWriter`) commits frames and never waits; readers
 (`WaveformReader`) copy consistent frames out, view them in place, follow the
-stream, or sleep on a futex until the next frame.  `descriptors` turns writes
+stream, or sleep on a futex until the next frame
+(`FramePredictor`: the predictive wait for periodic streams).  `descriptors` turns writes
 into WaveformSHM messages and reads the frames they point at; `bus` sends those
 descriptors over the broker's data plane (`DescriptorPublisher`) and follows
 them in reader components (`DescriptorFollower`).
@@ -11,6 +12,7 @@ them in reader components (`DescriptorFollower`).
 from spine.shm.bus import (DescriptorFollower, DescriptorPublisher, FollowedFrame, FollowedView,
                            OverwrittenFrame)
 from spine.shm.descriptors import descriptor_for, read_descriptor, view_descriptor
+from spine.shm.predict import FramePredictor
 from spine.shm.rate import DescriptorRate
 from spine.shm.reader import Frame, FrameView, WaveformReader
 from spine.shm.writer import WaveformWriter, WrittenFrame
@@ -22,6 +24,7 @@ __all__ = [
     "FollowedFrame",
     "FollowedView",
     "Frame",
+    "FramePredictor",
     "FrameView",
     "OverwrittenFrame",
     "WaveformReader",

@@ -20,6 +20,11 @@ from spine.errors import ShmError
 HISTORY = 16
 # waited-for frames needed before predicting
 MIN_SAMPLES = 4
+# defaults: start polling this long before a frame is due, and poll at most this long
+LEAD_NS = 200_000
+WINDOW_NS = 350_000
+# waited-for frames in a row off their prediction by over half a period that restart the learning
+OFF_LIMIT = 3
 
 
 class FramePredictor:
@@ -30,8 +35,10 @@ class FramePredictor:
     so the reader feeds only those.  The phase is the lower envelope of the
     recent arrivals projected onto the newest frame, so arrivals delayed by a
     slow wake-up do not push the prediction late.  A waited-for frame arriving
-    more than half a period away from its prediction (the writer paused, was
-    restarted or changed pace) restarts the learning from that frame.
+    more than half a period away from its prediction is left out (a writer
+    running on absolute deadlines catches up after a late tick); OFF_LIMIT
+    such frames in a row (the writer paused, was restarted or changed pace)
+    restart the learning from the last of them.
 
     `poll_window` never asks for more than `window_ns` of polling per frame,
     and predicts nothing (the reader sleeps on the futex instead) while the
@@ -39,16 +46,18 @@ class FramePredictor:
     about window / period of a core.
     """
 
-    def __init__(self, lead_ns: int = 80_000, window_ns: int = 150_000) -> None:
+    def __init__(self, lead_ns: int = LEAD_NS, window_ns: int = WINDOW_NS) -> None:
         if lead_ns < 0 or window_ns <= 0:
             raise ShmError(f"lead ({lead_ns} ns) must be >= 0 and the poll window ({window_ns} ns) > 0")
         self.lead_ns = lead_ns
         self.window_ns = window_ns
         self._seen: deque[tuple[int, int]] = deque(maxlen=HISTORY)
+        self._off = 0  # waited-for frames in a row far off their prediction
 
     def reset(self) -> None:
         """Forget everything learned (e.g. the writer was replaced)."""
         self._seen.clear()
+        self._off = 0
 
     @property
     def period_ns(self) -> int | None:
@@ -75,12 +84,17 @@ class FramePredictor:
     def observe(self, frame_index: int, seen_ns: int) -> None:
         """Record that the reader, having waited for it, found frame `frame_index` at `seen_ns` (monotonic)."""
         if self._seen and frame_index <= self._seen[-1][0]:
-            self._seen.clear()  # the stream went back: a new writer
+            self.reset()  # the stream went back: a new writer
         else:
             due = self.due_ns(frame_index)
             period = self.period_ns
             if due is not None and period is not None and abs(seen_ns - due) > period // 2:
-                self._seen.clear()
+                self._off += 1
+                if self._off < OFF_LIMIT:
+                    return
+                self.reset()
+            else:
+                self._off = 0
         self._seen.append((frame_index, seen_ns))
 
     def poll_window(self, frame_index: int, now_ns: int) -> tuple[int, int] | None:

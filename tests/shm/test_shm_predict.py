@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from shmtest_support import cleanup, unique_name
 from spine.errors import ShmError
 from spine.shm import WaveformReader, WaveformWriter
-from spine.shm.predict import MIN_SAMPLES, FramePredictor
+from spine.shm.predict import MIN_SAMPLES, OFF_LIMIT, FramePredictor
 
 MS = 1_000_000
 
@@ -66,11 +66,24 @@ def test_late_wakeups_do_not_push_the_prediction_late():
     assert p.due_ns(16) <= 16 * MS + 10_000
 
 
-def test_a_frame_far_off_its_prediction_restarts_learning():
+def test_one_late_frame_is_left_out_and_the_schedule_kept():
     p = learned(frames=6, start=0)
-    p.observe(6, 6 * MS + 600_000)  # the writer paused and resumed with another phase
+    p.observe(6, 6 * MS + 800_000)  # a late tick; the writer catches up on its absolute deadlines
+    p.observe(7, 7 * MS)
+    assert p.period_ns == MS
+    assert p.due_ns(8) == 8 * MS
+
+
+def test_frames_far_off_their_prediction_several_times_in_a_row_restart_learning():
+    p = learned(frames=6, start=0)
+    for k in range(OFF_LIMIT):  # the writer paused and resumed with another phase
+        assert p.period_ns == MS
+        p.observe(6 + k, (6 + k) * MS + 600_000)
     assert p.period_ns is None
-    assert p.poll_window(7, 6 * MS + 700_000) is None
+    assert p.poll_window(6 + OFF_LIMIT, (6 + OFF_LIMIT) * MS) is None
+    for k in range(OFF_LIMIT, OFF_LIMIT + MIN_SAMPLES):
+        p.observe(6 + k, (6 + k) * MS + 600_000)
+    assert p.due_ns(20) == 20 * MS + 600_000
 
 
 def test_a_stream_that_goes_back_restarts_learning():

@@ -13,7 +13,8 @@ import numpy as np
 
 from spine.errors import ShmError, ShmFrameOverwritten
 from spine.shm import _seqlock
-from spine.shm.reader import FrameView, WaveformReader
+from spine.shm.predict import FramePredictor
+from spine.shm.reader import FrameView, WaveformReader, poll_for_frame
 from spine.bench.harness.config import STAMP_STRIDE
 
 
@@ -39,15 +40,30 @@ class InPlaceChecker:
     drives the same extension calls the reader uses, on the reader's mapping.
     """
 
-    def __init__(self, reader: WaveformReader) -> None:
+    def __init__(self, reader: WaveformReader, predictor: FramePredictor | None = None) -> None:
         self.reader = reader
         self._map = reader._map
+        self.predictor = predictor
 
     def wait(self, index: int, timeout_s: float) -> bool:
-        """Sleep on the futex until frame ``index`` is committed; False on timeout."""
+        """Wait until frame ``index`` is committed; False on timeout.
+
+        Sleeps on the futex; with a ``predictor``, once it has learned the
+        stream, sleeps only until shortly before the frame is due and polls
+        for it (``poll_for_frame``), then falls back to the futex.
+        """
         if _seqlock.frame_count(self._map) > index:
             return True
-        return _seqlock.wait(self._map, index, int(timeout_s * 1e9)) is not None
+        deadline = time.monotonic_ns() + int(timeout_s * 1e9)
+        if self.predictor is not None and poll_for_frame(self._map, index, self.predictor, deadline):
+            self.predictor.observe(index, time.monotonic_ns())
+            return True
+        left = deadline - time.monotonic_ns()
+        if left <= 0 or _seqlock.wait(self._map, index, left) is None:
+            return False
+        if self.predictor is not None:
+            self.predictor.observe(index, time.monotonic_ns())
+        return True
 
     def check(self, index: int, sequence_num: int | None = None) -> tuple[str, int]:
         """Check frame ``index`` in place: (outcome, monotonic ns when it was held consistent or given up).

@@ -18,6 +18,7 @@ from spine.errors import SendFailed, ShmFrameOverwritten, ShmWriterGone
 from spine.protocol.envelope import new_spike
 from spine.protocol.framing import MsgClass
 from spine.shm import WaveformReader, WaveformWriter, descriptor_for, read_descriptor
+from spine.shm.predict import FramePredictor
 
 # readers give up this long after the last frame was due
 GRACE_S = 2.0
@@ -61,7 +62,12 @@ def writer_role(link: RoleLink, cfg: LoopConfig, wiring: Wiring) -> dict:
 
 
 def reader_role(link: RoleLink, cfg: LoopConfig, wiring: Wiring) -> dict:
-    """Follow every frame, sleeping on the futex; note when each is held consistent (in place or copied)."""
+    """Follow every frame; note when each is held consistent (in place or copied).
+
+    With ``cfg.predict`` the reader sleeps until shortly before each frame is
+    due and then polls for it (the predictive wait); otherwise it sleeps on
+    the futex until the frame is committed.
+    """
     n = cfg.ticks
     held = np.full(n, -1, dtype=np.int64)
     counts = {"torn": 0, "overwritten": 0}
@@ -69,9 +75,10 @@ def reader_role(link: RoleLink, cfg: LoopConfig, wiring: Wiring) -> dict:
         start_ns = link.ready()
         deadline = start_ns + n * cfg.tick_period_ns + int(GRACE_S * 1e9)
         if cfg.read_mode == "view":
-            _follow_in_place(InPlaceChecker(reader), n, deadline, held, counts)
+            predictor = FramePredictor() if cfg.predict else None
+            _follow_in_place(InPlaceChecker(reader, predictor), n, deadline, held, counts)
         else:
-            _follow_copying(reader, cfg.frame_bytes, n, deadline, held, counts)
+            _follow_copying(reader, cfg.frame_bytes, n, deadline, held, counts, cfg.predict)
     return {"held": held, **counts}
 
 
@@ -90,11 +97,11 @@ def _follow_in_place(checker: InPlaceChecker, n: int, deadline: int, held: np.nd
 
 
 def _follow_copying(reader: WaveformReader, size: int, n: int, deadline: int, held: np.ndarray,
-                    counts: dict[str, int]) -> None:
+                    counts: dict[str, int], predict: bool) -> None:
     out = np.ones(size, dtype=np.uint8)  # touched now, not on the first frame
     while time.monotonic_ns() < deadline:
         try:
-            frame = reader.wait_next(timeout=0.05, out=out)
+            frame = reader.wait_next(timeout=0.05, out=out, predict=predict)
         except ShmWriterGone:  # the writer finished; the frames still missing were overwritten
             return
         if frame is None:
