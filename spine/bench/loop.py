@@ -84,9 +84,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--slots", type=int, default=16, help="slots in the shm ring (default 16)")
     p.add_argument("--read", choices=("view", "copy"), default="view",
                    help="shm reader works in place on a validated view (default) or copies each frame")
-    p.add_argument("--no-predict", action="store_true",
-                   help="shm reader sleeps on the futex for every frame instead of the predictive wait "
-                        "(sleep until shortly before the frame is due, then poll)")
+    p.add_argument("--predict", action="store_true",
+                   help="shm reader uses the predictive wait (sleep until shortly before the frame is due, "
+                        "then poll) instead of sleeping on the futex for every frame")
     p.add_argument("--transport", choices=("ipc", "tcp"), default="ipc", help="broker transport (default ipc)")
     p.add_argument("--spin-us", type=int, default=100,
                    help="spin this long before each deadline instead of sleeping (default 100)")
@@ -111,7 +111,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         config = LoopConfig(duration_s=args.duration, tick_hz=args.tick_rate, control_hz=args.control_rate,
                             frame_bytes=args.frame_size, slots=args.slots, transport=args.transport,
-                            read_mode=args.read, predict=not args.no_predict, baseline_s=args.baseline, baselines=not args.no_baselines,
+                            read_mode=args.read, predict=args.predict, baseline_s=args.baseline,
+                            baselines=not args.no_baselines,
                             spin_us=args.spin_us, responder_stall=args.stall_responder, pin=dict(args.pin),
                             broker_config=args.broker_config)
     except ConfigError as exc:

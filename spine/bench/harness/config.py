@@ -45,7 +45,7 @@ class LoopConfig:
     slots: int = 16
     transport: str = "ipc"
     read_mode: str = "view"
-    predict: bool = True  # the shm reader waits predictively (WaveformReader wait_*(predict=True)), not on the futex alone
+    predict: bool = False  # the shm reader waits predictively (wait_*(predict=True)) instead of on the futex alone
     baseline_s: float | None = None
     baselines: bool = True
     spin_us: int = 100

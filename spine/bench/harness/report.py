@@ -133,7 +133,8 @@ class LoopResult:
         """A readable summary: one row per measure, then misses, counts, ratios and targets."""
         c = self.config
         lines = [f"spine bench loop: {c.duration_s:g} s at {c.tick_hz} Hz ticks / {c.control_hz} Hz control, "
-                 f"{c.frame_bytes} B frames ({c.read_mode}), {c.transport}, CURVE on; "
+                 f"{c.frame_bytes} B frames ({c.read_mode}{', predictive wait' if c.predict else ''}), "
+                 f"{c.transport}, CURVE on; "
                  f"baselines {c.baseline_duration_s:g} s each",
                  f"{'µs':<27}{'n':>8}{'p50':>9}{'p90':>9}{'p99':>9}{'p99.9':>9}{'p99.99':>9}{'max':>10}{'>1ms':>7}"]
         for name, label in LABELS.items():
