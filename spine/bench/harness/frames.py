@@ -34,10 +34,10 @@ def stamp_ok(data, frame_index: int) -> bool:
 class InPlaceChecker:
     """Checks frames of a writer's ring in place, through a validated zero-copy view.
 
-    ``WaveformReader.wait_next`` always copies the frame out; a reader that
-    works on frames in place needs "sleep on the futex until frame i exists,
-    then view frame i", which the reader does not offer yet, so this class
-    drives the same extension calls the reader uses, on the reader's mapping.
+    The harness checks every frame by its index: "sleep on the futex until frame i
+    exists, then view frame i". ``WaveformReader.wait_view`` waits for whatever frame
+    comes next instead, so this class drives the same extension calls the reader
+    uses, on the reader's mapping.
     """
 
     def __init__(self, reader: WaveformReader, predictor: FramePredictor | None = None) -> None:
