@@ -10,16 +10,14 @@ from __future__ import annotations
 
 import threading
 import time
-from pathlib import Path
 
 import zmq
 
-from spine.client.component import Component, Plane
+from spine.client.component import Component
 from spine.endpoints import Endpoints
 from spine.protocol.envelope import new_spike, request_id_bytes
 from spine.protocol.framing import Kind, MsgClass, pack_header
-from spine.security.keys import load_or_create
-from spine.sockets import curve_client, curve_server, tune
+from spine.sockets import tune
 
 POLL_MS = 100
 

@@ -8,8 +8,6 @@ for 64-byte and 1 MB payloads. ``ratios.small`` and ``ratios.large`` = broker / 
 
 from __future__ import annotations
 
-import time
-
 from spine.bench import roles
 from spine.bench.common import SPAWN, BenchBus, Child, curve_pair, parser, table, write_json
 

@@ -35,7 +35,7 @@ from spine.broker.routing import RoutingTable
 from spine.broker.spin import AdaptiveSpin
 from spine.broker.watchdog import Liveness, Watchdog
 from spine.endpoints import Endpoints
-from spine.errors import ConfigError, SpineError
+from spine.errors import ConfigError
 from spine.protocol import neural_spike_pb2 as pb
 from spine.protocol.envelope import now_ms
 from spine.protocol.framing import (BROKER, HEADER_SIZE, FORMAT_VERSION, Flag, Kind, MsgClass,
@@ -58,7 +58,7 @@ BROKER_TOPICS = frozenset({b"watchdog", b"supervisor"})  # only the broker publi
 PARK_RETRY_S = 0.001
 LOG_FIRST_DROPS = 10        # per reason, then one line every LOG_EVERY_DROPS
 LOG_EVERY_DROPS = 1000
-_K_SEND, _K_REQUEST, _K_REPLY, _K_ERROR = Kind.SEND, Kind.REQUEST, Kind.REPLY, Kind.ERROR
+_K_REPLY, _K_ERROR = Kind.REPLY, Kind.ERROR
 _K_PUBLISH, _K_BROKER, _K_HEARTBEAT = Kind.PUBLISH, Kind.BROKER, Kind.HEARTBEAT
 _STAMP = [bytes([i | Flag.STAMPED]) for i in range(256)]
 # The per-message path uses plain ints and the backend's send: pyzmq's enum flags and its
@@ -699,7 +699,7 @@ class Broker:
         c, d = self.counters[CONTROL], self.counters[DATA]
         return (f"{len(self.routes.peers)} components; control {c.received} in/{c.forwarded} out; "
                 f"data {d.received} in/{d.forwarded} out; "
-                f"{sum(self.zap.stats.denied.values()) if hasattr(self, 'zap') else 0} denied")
+                f"{sum(self.zap.stats.denied.values())} denied")
 
     def status(self) -> dict:
         """Counters, components and authentication figures, as ``spine status`` shows them."""

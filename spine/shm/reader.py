@@ -187,6 +187,24 @@ class WaveformReader:
         many it missed.
         """
         dest = self._dest(out)
+
+        def copy(index: int, skipped: int) -> Frame | None:
+            info = _seqlock.read_frame(self._map, dest, index)
+            if info[0] == _seqlock.OK:
+                return self._frame(info, dest, skipped)
+            if info[0] == _seqlock.BUFFER_SMALL:
+                raise self._too_small(dest, info[4])
+            return None  # overwritten under us: the writer has moved on, look again
+
+        return self._follow(copy)
+
+    def _follow(self, take):
+        """Take the frame after the last one returned, catching up when the reader lagged.
+
+        ``take(index, skipped)`` returns the result, or None when that frame was
+        overwritten meanwhile (then the newest frames are looked at again). None when
+        there is no new frame yet.
+        """
         lag_limit = max(self.geometry.slot_count - 1, 1)
         skipped = 0
         for _ in range(_NEXT_ATTEMPTS):
@@ -196,14 +214,10 @@ class WaveformReader:
             start = max(self._next, count - lag_limit)
             skipped += start - self._next
             self._next = start
-            info = _seqlock.read_frame(self._map, dest, start)
-            status = info[0]
-            if status == _seqlock.OK:
+            result = take(start, skipped)
+            if result is not None:
                 self._next = start + 1
-                return self._frame(info, dest, skipped)
-            if status == _seqlock.BUFFER_SMALL:
-                raise self._too_small(dest, info[4])
-            # overwritten under us: the writer has moved on, look again
+                return result
         raise ShmError(f"the writer of {self.name!r} lapped this reader {_NEXT_ATTEMPTS} times in a row: "
                        "give it more slots")
 
@@ -270,21 +284,11 @@ class WaveformReader:
         frames passed over.  The stream moves on even if the view later turns
         out to have been overwritten.
         """
-        lag_limit = max(self.geometry.slot_count - 1, 1)
-        skipped = 0
-        for _ in range(_NEXT_ATTEMPTS):
-            count = _seqlock.frame_count(self._map)
-            if self._next >= count:
-                return None
-            start = max(self._next, count - lag_limit)
-            skipped += start - self._next
-            self._next = start
-            info = _seqlock.peek(self._map, start)
-            if info[0] == _seqlock.OK:
-                self._next = start + 1
-                return FrameView(self, info, skipped)
-        raise ShmError(f"the writer of {self.name!r} lapped this reader {_NEXT_ATTEMPTS} times in a row: "
-                       "give it more slots")
+        def view(index: int, skipped: int) -> FrameView | None:
+            info = _seqlock.peek(self._map, index)
+            return FrameView(self, info, skipped) if info[0] == _seqlock.OK else None
+
+        return self._follow(view)
 
     def wait_view(self, timeout: float, predict: bool = False) -> FrameView | None:
         """Like wait_next, without copying: sleep on the futex up to `timeout` s, then view the next frame.

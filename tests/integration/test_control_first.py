@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import threading
 
-import zmq
-
 from spine.protocol.envelope import new_spike, request_id_bytes
 from spine.protocol.framing import Kind, MsgClass, pack_header
 

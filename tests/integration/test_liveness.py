@@ -14,7 +14,6 @@ import pytest
 
 from liveness_support import Events, LiveBus, component_status, process_state, wait_until
 from spine.errors import RoutingError
-from spine.protocol import neural_spike_pb2 as pb
 from spine.protocol.envelope import new_spike
 
 DEGRADE_S, DEAD_S = 2.0, 4.0

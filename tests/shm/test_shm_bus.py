@@ -186,7 +186,7 @@ def reader_process(bus_info: dict, name: str, expect: int, topic: str | None, wa
     if topic:
         comp.subscribe(topic)
     follower = DescriptorFollower(comp, senders={"physics"})
-    read, overwritten, torn, classes = [], [], 0, set()
+    read, overwritten, torn = [], [], 0
     try:
         ready.set()
         if wait_for is not None:
