@@ -19,7 +19,7 @@ import sys
 from typing import TextIO
 
 from spine.bench.harness import LoopConfig, run_loop
-from spine.bench.harness.config import ROLES, parse_cpus
+from spine.bench.harness.config import ROLES, RT_PRIORITIES, parse_cpus
 from spine.errors import ConfigError
 from spine.fsutil import atomic_write
 
@@ -63,6 +63,16 @@ def _pin(text: str) -> tuple[str, tuple[int, ...]]:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
+def _priority(text: str) -> tuple[str, int]:
+    role, sep, prio = text.partition("=")
+    if not sep or role not in ROLES:
+        raise argparse.ArgumentTypeError(f"expected ROLE=PRIO with ROLE one of {', '.join(ROLES)}, got {text!r}")
+    try:
+        return role, int(prio)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"priority must be an integer 1-99, got {prio!r}") from None
+
+
 def _stall(text: str) -> tuple[float, float]:
     at, sep, length = text.partition(":")
     try:
@@ -92,6 +102,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="spin this long before each deadline instead of sleeping (default 100)")
     p.add_argument("--pin", type=_pin, action="append", default=[], metavar="ROLE=CPUS",
                    help=f"run ROLE on CPUS (e.g. writer=1, broker=0); roles: {', '.join(ROLES)}")
+    p.add_argument("--rt", action="store_true",
+                   help="run the physics and control roles and their baselines under SCHED_FIFO, as a "
+                        "real-time deployment would (" + ", ".join(f"{r} {p}" for r, p in RT_PRIORITIES.items())
+                        + "; needs root or CAP_SYS_NICE)")
+    p.add_argument("--rt-priority", type=_priority, action="append", default=[], metavar="ROLE=PRIO",
+                   help="SCHED_FIFO priority 1-99 for ROLE (adds to or overrides --rt)")
     p.add_argument("--broker-config", metavar="FILE",
                    help="TOML file for the broker's [broker] table (e.g. spin_us = 0)")
     p.add_argument("--stall-responder", type=_stall, metavar="AT_S[:MS]",
@@ -114,7 +130,8 @@ def main(argv: list[str] | None = None) -> int:
                             read_mode=args.read, predict=args.predict, baseline_s=args.baseline,
                             baselines=not args.no_baselines,
                             spin_us=args.spin_us, responder_stall=args.stall_responder, pin=dict(args.pin),
-                            broker_config=args.broker_config)
+                            broker_config=args.broker_config,
+                            rt={**(RT_PRIORITIES if args.rt else {}), **dict(args.rt_priority)})
     except ConfigError as exc:
         print(f"spine bench loop: {exc}", file=sys.stderr)
         return 2

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 
 import numpy as np
 import pytest
@@ -11,6 +12,7 @@ from hdrh.histogram import HdrHistogram
 
 from spine.bench.harness import LoopConfig, run_loop
 from spine.bench.harness.config import parse_cpus
+from spine.bench.harness.procs import RoleProcess, new_live_counters, new_stop_event
 from spine.bench.harness.pacing import next_slot, synthesized_count
 from spine.bench.harness.stats import measure
 from spine.bench.loop import main
@@ -48,9 +50,53 @@ def test_a_config_that_cannot_run_is_refused_with_the_reason():
         LoopConfig(pin={"physics": (0,)})
     with pytest.raises(ConfigError, match="inside"):
         LoopConfig(duration_s=1, responder_stall=(0.95, 0.1))
+    with pytest.raises(ConfigError, match="between 1 and 99"):
+        LoopConfig(rt={"writer": 0})
+    with pytest.raises(ConfigError, match="unknown role"):
+        LoopConfig(rt={"physics": 80})
     assert parse_cpus("0-2,5") == (0, 1, 2, 5)
     with pytest.raises(ConfigError):
         parse_cpus("one")
+
+
+def _fifo_allowed() -> bool:
+    pid = os.fork()
+    if pid == 0:  # try in a child: the test process itself keeps the normal scheduler
+        try:
+            os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(1))
+        except OSError:
+            os._exit(1)
+        os._exit(0)
+    return os.waitpid(pid, 0)[1] == 0
+
+
+def _scheduler_of_a_thread() -> tuple[int, int]:
+    seen = []
+    thread = threading.Thread(target=lambda: seen.append((os.sched_getscheduler(0), os.sched_getparam(0).sched_priority)))
+    thread.start()
+    thread.join()
+    return seen[0]
+
+
+def _report_scheduler(link) -> dict:
+    link.ready()
+    return {"policy": os.sched_getscheduler(0), "priority": os.sched_getparam(0).sched_priority,
+            "thread": _scheduler_of_a_thread()}
+
+
+def test_a_role_given_a_real_time_priority_runs_under_sched_fifo_and_so_do_its_threads():
+    if not _fifo_allowed():
+        pytest.skip("SCHED_FIFO is not permitted here (needs root or CAP_SYS_NICE)")
+    role = RoleProcess("writer", _report_scheduler, (), stop=new_stop_event(), live=new_live_counters(),
+                       rt_priority=42)
+    try:
+        role.wait_ready(30)
+        role.go(0)
+        got = role.result(30)
+    finally:
+        role.close()
+    assert (got["policy"], got["priority"]) == (os.SCHED_FIFO, 42)
+    assert got["thread"] == (os.SCHED_FIFO, 42)
 
 
 def _segments_of_this_process() -> list[str]:

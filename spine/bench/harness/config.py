@@ -17,6 +17,13 @@ SHM_BUDGET_NS = 113_000          # physics-class data must reach readers within 
 STAMP_STRIDE = 8192              # frames carry their index in one word every 8 KiB (and the last word)
 MAX_FRAME_BYTES = 64 << 20
 
+# SCHED_FIFO priorities for ``--rt``: the physics path above the control path, as an operator
+# would set them with systemd's CPUSchedulingPolicy=fifo / CPUSchedulingPriority=.  Each
+# baseline runs at the priority of the role it stands for (cyclictest, too, runs SCHED_FIFO).
+# The follower is left out: a slow visualiser-like reader runs under the normal scheduler.
+RT_PRIORITIES = {"writer": 80, "timer": 80, "reader": 79,
+                 "broker": 70, "controller": 70, "responder": 70, "echo-server": 70, "echo-client": 70}
+
 # the run's bus identities: instance name -> ComponentID kind in the whitelist
 WRITER = "physics"
 FOLLOWER = "follower"
@@ -35,7 +42,9 @@ class LoopConfig:
     ``responder_stall`` = (at_s, for_s) pauses the responder with SIGSTOP at
     ``at_s`` seconds into the system phase for ``for_s`` seconds (to show the
     coordinated-omission correction). ``pin`` maps a role name (see ROLES) to
-    the CPUs it may run on.
+    the CPUs it may run on; ``rt`` maps a role name to the SCHED_FIFO priority
+    it runs at (``RT_PRIORITIES`` is the usual set; roles not named keep the
+    normal scheduler).
     """
 
     duration_s: float = 10.0
@@ -53,6 +62,7 @@ class LoopConfig:
     responder_stall: tuple[float, float] | None = None
     pin: dict[str, tuple[int, ...]] = field(default_factory=dict)
     broker_config: str | None = None  # a broker TOML file (e.g. to set spin_us)
+    rt: dict[str, int] = field(default_factory=dict)  # role -> SCHED_FIFO priority (1-99)
 
     def __post_init__(self) -> None:
         if not 0 < self.duration_s <= 24 * 3600:
@@ -86,6 +96,12 @@ class LoopConfig:
                 raise ConfigError(f"cannot pin unknown role {role!r}; roles are {', '.join(ROLES)}")
             if not cpus or any(c < 0 for c in cpus):
                 raise ConfigError(f"pinning {role!r} needs a non-empty list of CPU numbers, got {cpus}")
+        for role, priority in self.rt.items():
+            if role not in ROLES:
+                raise ConfigError(f"cannot give a real-time priority to unknown role {role!r}; "
+                                  f"roles are {', '.join(ROLES)}")
+            if not 1 <= priority <= 99:
+                raise ConfigError(f"SCHED_FIFO priority of {role!r} must be between 1 and 99, got {priority}")
 
     @property
     def ticks(self) -> int:

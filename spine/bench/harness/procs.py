@@ -18,6 +18,7 @@ import traceback
 from multiprocessing.connection import Connection
 from typing import Any, Callable
 
+from spine.bench.harness.sched import set_fifo
 from spine.errors import HarnessError
 
 _CTX = mp.get_context("fork")
@@ -57,11 +58,13 @@ class RoleLink:
 
 
 def _child(name: str, target: Callable[..., dict], conn: Connection, stop, live,
-           cpus: tuple[int, ...] | None, args: tuple) -> None:
+           cpus: tuple[int, ...] | None, rt_priority: int | None, args: tuple) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the coordinator's to handle
     try:
         if cpus:
             os.sched_setaffinity(0, cpus)
+        if rt_priority is not None:
+            set_fifo(0, rt_priority)  # before the role makes its zmq context: libzmq's threads inherit it
         result = target(RoleLink(conn, stop, live), *args)
         usage = resource.getrusage(resource.RUSAGE_SELF)
         result["cpu_s"] = usage.ru_utime + usage.ru_stime
@@ -76,11 +79,11 @@ class RoleProcess:
     """A role running in a child process, driven by the coordinator."""
 
     def __init__(self, name: str, target: Callable[..., dict], args: tuple, *, stop, live,
-                 cpus: tuple[int, ...] | None = None) -> None:
+                 cpus: tuple[int, ...] | None = None, rt_priority: int | None = None) -> None:
         self.name = name
         self._conn, child_conn = _CTX.Pipe()
         self._proc = _CTX.Process(target=_child, name=f"spine-loop-{name}", daemon=True,
-                                  args=(name, target, child_conn, stop, live, cpus, args))
+                                  args=(name, target, child_conn, stop, live, cpus, rt_priority, args))
         self._proc.start()
         child_conn.close()
 

@@ -125,6 +125,7 @@ class LoopResult:
         out["cpu_percent"] = dict(self.cpu_percent)
         cfg = dataclasses.asdict(self.config)
         cfg["pin"] = {role: list(cpus) for role, cpus in self.config.pin.items()}
+        cfg["rt"] = dict(self.config.rt)
         out["config"] = cfg
         out["machine"] = self.machine
         return out
@@ -135,6 +136,7 @@ class LoopResult:
         lines = [f"spine bench loop: {c.duration_s:g} s at {c.tick_hz} Hz ticks / {c.control_hz} Hz control, "
                  f"{c.frame_bytes} B frames ({c.read_mode}{', predictive wait' if c.predict else ''}), "
                  f"{c.transport}, CURVE on; "
+                 + (f"SCHED_FIFO {', '.join(f'{r}={p}' for r, p in c.rt.items())}; " if c.rt else "") +
                  f"baselines {c.baseline_duration_s:g} s each",
                  f"{'µs':<27}{'n':>8}{'p50':>9}{'p90':>9}{'p99':>9}{'p99.9':>9}{'p99.99':>9}{'max':>10}{'>1ms':>7}"]
         for name, label in LABELS.items():

@@ -36,6 +36,7 @@ from spine.bench.harness.physics import GRACE_S, follower_role, reader_role, wri
 from spine.bench.harness.procs import (LIVE_BASELINE, LIVE_CONTROL, LIVE_CONTROL_MISSES, LIVE_TICK_MISSES,
                                        LIVE_TICKS, LIVE_SLOTS, RoleProcess, new_live_counters,
                                        new_stop_event)
+from spine.bench.harness.sched import fifo_process, pin_process
 from spine.bench.harness.report import LoopResult, load_average, machine_description
 from spine.bench.harness.stats import Measure, measure
 from spine.broker.process import BrokerProcess, free_tcp_base
@@ -93,7 +94,8 @@ class _Run:
         self.cpu_percent[role] = round(100 * cpu_s / (phase_s + LEAD_IN_NS / 1e9), 1)
 
     def _role(self, stack: ExitStack, name: str, target, *args) -> RoleProcess:
-        proc = RoleProcess(name, target, args, stop=self.stop, live=self.live, cpus=self.cfg.pin.get(name))
+        proc = RoleProcess(name, target, args, stop=self.stop, live=self.live, cpus=self.cfg.pin.get(name),
+                           rt_priority=self.cfg.rt.get(name))
         stack.callback(proc.close)
         stack.callback(self.stop.set)  # runs first on the way out: serving roles end by themselves
         return proc
@@ -198,7 +200,9 @@ class _Run:
             broker.start()
             stack.callback(broker.stop)
             if "broker" in cfg.pin:
-                _pin_process(broker.proc.pid, cfg.pin["broker"])
+                pin_process(broker.proc.pid, cfg.pin["broker"])
+            if "broker" in cfg.rt:
+                fifo_process(broker.proc.pid, cfg.rt["broker"])
             assert broker.public_key is not None
             wiring = Wiring(broker.tcp if cfg.transport == "tcp" else broker.ipc, keys_dir,
                             broker.public_key, segment)
@@ -279,8 +283,3 @@ def _round_trips(name: str, description: str, r: dict, period_ns: int,
     return measure(name, description, r["replied"] - due, due - r["start_ns"],
                    corrected_interval_ns=period_ns, deadline_ns=deadline_ns)
 
-
-def _pin_process(pid: int, cpus: tuple[int, ...]) -> None:
-    """Pin every thread of process ``pid`` (sched_setaffinity acts on one thread)."""
-    for tid in os.listdir(f"/proc/{pid}/task"):
-        os.sched_setaffinity(int(tid), cpus)
