@@ -20,7 +20,7 @@ from typing import TextIO
 
 from spine.bench.harness import LoopConfig, run_loop
 from spine.bench.harness.config import ROLES, RT_PRIORITIES, parse_cpus
-from spine.errors import ConfigError
+from spine.errors import ConfigError, HarnessError
 from spine.fsutil import atomic_write
 
 
@@ -47,10 +47,11 @@ class TerminalProgress:
         self.stream.flush()
 
     def finish(self) -> None:
-        """End the status line."""
+        """End the status line (once)."""
         if self._phase is not None:
             self.stream.write("\n")
             self.stream.flush()
+            self._phase = None
 
 
 def _pin(text: str) -> tuple[str, tuple[int, ...]]:
@@ -108,6 +109,9 @@ def build_parser() -> argparse.ArgumentParser:
                         + "; needs root or CAP_SYS_NICE)")
     p.add_argument("--rt-priority", type=_priority, action="append", default=[], metavar="ROLE=PRIO",
                    help="SCHED_FIFO priority 1-99 for ROLE (adds to or overrides --rt)")
+    p.add_argument("--pm-qos", action="store_true",
+                   help="hold /dev/cpu_dma_latency at 0 during the run (needs root): idle CPUs poll instead of "
+                        "halting, as under tuned's latency-performance profile")
     p.add_argument("--broker-config", metavar="FILE",
                    help="TOML file for the broker's [broker] table (e.g. spin_us = 0)")
     p.add_argument("--stall-responder", type=_stall, metavar="AT_S[:MS]",
@@ -131,7 +135,8 @@ def main(argv: list[str] | None = None) -> int:
                             baselines=not args.no_baselines,
                             spin_us=args.spin_us, responder_stall=args.stall_responder, pin=dict(args.pin),
                             broker_config=args.broker_config,
-                            rt={**(RT_PRIORITIES if args.rt else {}), **dict(args.rt_priority)})
+                            rt={**(RT_PRIORITIES if args.rt else {}), **dict(args.rt_priority)},
+                            pm_qos=args.pm_qos)
     except ConfigError as exc:
         print(f"spine bench loop: {exc}", file=sys.stderr)
         return 2
@@ -139,6 +144,11 @@ def main(argv: list[str] | None = None) -> int:
     progress = TerminalProgress(sys.stdout) if show else None
     try:
         result = run_loop(config, progress)
+    except HarnessError as exc:
+        if progress is not None:
+            progress.finish()
+        print(f"spine bench loop: {exc}", file=sys.stderr)
+        return 2
     finally:
         if progress is not None:
             progress.finish()

@@ -1,6 +1,6 @@
 """Benchmark of the waveform channel: shm hand-off vs memcpy vs zmq ipc, 1 kHz sustained, sparse encoding.
 
-Run: spine bench shm [--json FILE] [--frames N] [--sustain SECONDS] [--periodic SECONDS] [--pm-qos]
+Run: spine bench shm [--json FILE] [--frames N] [--sustain SECONDS] [--periodic SECONDS] [--pm-qos] [--rt]
 
 - hand-off latency, writer commit (WrittenFrame.committed_ns) → a reader
   process sleeping in the futex holds a consistent frame, for 4 KB, 1 MB and 4.8 MB frames, two ways:
@@ -25,7 +25,8 @@ under `ratio_definitions`.  Every frame read is checked (frame number stamped
 through the payload); `torn` counts frames that failed the check and must be 0.
 With --pm-qos the run holds /dev/cpu_dma_latency at 0 µs (root only), which
 keeps idle CPUs from halting and shows what the futex wake-up costs without
-that (see docs/waveform.md).
+that (see docs/waveform.md); with --rt every process of the run is SCHED_FIFO.
+Together they are how a real-time host runs the physics path.
 """
 
 from __future__ import annotations
@@ -37,18 +38,19 @@ import os
 import resource
 import shutil
 import statistics
-import struct
 import tempfile
 import time
 import uuid
+from contextlib import ExitStack
 from pathlib import Path
 
 import numpy as np
 import zmq
 
+from spine.bench.realtime import FifoScope, PmQos
 from spine.broker.process import BrokerProcess
 from spine.client.component import Component
-from spine.errors import ShmFrameOverwritten
+from spine.errors import HarnessError, ShmFrameOverwritten
 from spine.protocol import neural_spike_pb2 as pb
 from spine.protocol import sparse
 from spine.security.keys import load_or_create
@@ -98,6 +100,7 @@ def _pace_until(deadline_ns: int) -> None:
 # and had GAP_NS to go back to sleep, so no frame ever queues behind another.
 
 GAP_NS = 300_000
+RT_PRIORITY = 80  # --rt: SCHED_FIFO priority of every process of the run
 
 
 MODES = ("copy", "copy_spinning", "inplace", "inplace_full_read")
@@ -611,17 +614,6 @@ HANDOFF_KEYS = {"copy": "handoff_copy_us", "copy_spinning": "handoff_copy_spinni
                 "inplace": "handoff_inplace_us", "inplace_full_read": "handoff_inplace_full_read_us"}
 
 
-class _PmQos:
-    """Hold /dev/cpu_dma_latency at 0 µs while open: idle CPUs poll instead of halting (root only)."""
-
-    def __init__(self) -> None:
-        self._fd = os.open("/dev/cpu_dma_latency", os.O_WRONLY)
-        os.write(self._fd, struct.pack("i", 0))
-
-    def close(self) -> None:
-        os.close(self._fd)
-
-
 def main(argv: list[str] | None = None) -> int:
     """Run the waveform-channel benchmark, print a summary and optionally write --json FILE."""
     parser = argparse.ArgumentParser(prog="spine bench shm", description=__doc__.splitlines()[0])
@@ -637,21 +629,23 @@ def main(argv: list[str] | None = None) -> int:
                         help="predictive wait: poll at most this long per frame (default %(default)s)")
     parser.add_argument("--pm-qos", action="store_true",
                         help="hold /dev/cpu_dma_latency at 0 during the run (needs root): no CPU halts when idle")
+    parser.add_argument("--rt", action="store_true",
+                        help=f"run the writer, the readers and the baselines under SCHED_FIFO priority "
+                             f"{RT_PRIORITY} (needs root or CAP_SYS_NICE)")
     args = parser.parse_args(argv)
 
-    qos = None
-    if args.pm_qos:
-        try:
-            qos = _PmQos()
-        except OSError as exc:
-            print(f"--pm-qos: cannot hold /dev/cpu_dma_latency ({exc.strerror}): run as root, or drop --pm-qos")
-            return 2
     try:
-        results = _run(args)
-    finally:
-        if qos is not None:
-            qos.close()
-    results["pm_qos_cpu_dma_latency_us"] = 0 if qos is not None else None
+        with ExitStack() as held:
+            if args.pm_qos:
+                held.enter_context(PmQos())
+            if args.rt:
+                held.enter_context(FifoScope(RT_PRIORITY))  # every process the run forks inherits it
+            results = _run(args)
+    except HarnessError as exc:
+        print(f"spine bench shm: {exc}")
+        return 2
+    results["pm_qos_cpu_dma_latency_us"] = 0 if args.pm_qos else None
+    results["sched_fifo_priority"] = RT_PRIORITY if args.rt else None
     _print_summary(results)
     if args.json:
         with open(args.json, "w") as f:
@@ -751,3 +745,5 @@ def _print_summary(r: dict) -> None:
           f"vs_zmq_ipc_1mb {ra['vs_zmq_ipc_1mb_periodic_futex']:.1f}")
     if r.get("pm_qos_cpu_dma_latency_us") == 0:
         print("        (run with /dev/cpu_dma_latency held at 0: idle CPUs polled instead of halting)")
+    if r.get("sched_fifo_priority"):
+        print(f"        (run under SCHED_FIFO priority {r['sched_fifo_priority']}, every process of it)")

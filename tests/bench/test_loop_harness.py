@@ -121,6 +121,8 @@ def test_short_run_counts_every_tick_and_sample_and_writes_json_and_plot(tmp_pat
     assert figures["control_service_us"]["count"] == counts["control_sent"] == counts["responder_served"]
     assert figures["timer_jitter_us"]["count"] == 500
     assert 500 <= figures["raw_echo_rtt_us"]["count"] <= 500 + 500
+    assert 500 <= figures["raw_echo_loaded_rtt_us"]["count"] <= 500 + 500
+    assert counts["echo_phase_shm_torn"] == 0
     assert figures["torn"] == 0
     assert figures["misses"] == (figures["tick_total_us"]["over_deadline"]
                                  + figures["control_rtt_us"]["over_deadline"])
@@ -128,7 +130,10 @@ def test_short_run_counts_every_tick_and_sample_and_writes_json_and_plot(tmp_pat
         figures["misses"] / (1500 + figures["control_rtt_us"]["count"]))
     for key in ("p50", "p90", "p99", "p99_9", "p99_99", "max"):
         assert figures["control_rtt_us"][key] > 0
-    assert {"control_p50_vs_raw", "tick_jitter_p99_vs_timer", "shm_p99_vs_budget"} <= set(figures["ratios"])
+    assert {"control_p50_vs_raw", "control_p50_vs_raw_quiet", "tick_jitter_p99_vs_timer",
+            "shm_p99_vs_budget"} <= set(figures["ratios"])
+    assert figures["ratios"]["control_p50_vs_raw"] == pytest.approx(
+        figures["control_rtt_us"]["p50"] / figures["raw_echo_loaded_rtt_us"]["p50"])
     assert out_png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     printed = capsys.readouterr().out
     assert "control RTT (corrected)" in printed and "control_p50_vs_raw" in printed

@@ -44,7 +44,8 @@ class LoopConfig:
     coordinated-omission correction). ``pin`` maps a role name (see ROLES) to
     the CPUs it may run on; ``rt`` maps a role name to the SCHED_FIFO priority
     it runs at (``RT_PRIORITIES`` is the usual set; roles not named keep the
-    normal scheduler).
+    normal scheduler).  ``pm_qos`` holds /dev/cpu_dma_latency at 0 µs for the
+    run, as tuned's latency-performance profile does.
     """
 
     duration_s: float = 10.0
@@ -63,6 +64,7 @@ class LoopConfig:
     pin: dict[str, tuple[int, ...]] = field(default_factory=dict)
     broker_config: str | None = None  # a broker TOML file (e.g. to set spin_us)
     rt: dict[str, int] = field(default_factory=dict)  # role -> SCHED_FIFO priority (1-99)
+    pm_qos: bool = False  # hold /dev/cpu_dma_latency at 0 for the whole run (idle CPUs poll, never halt)
 
     def __post_init__(self) -> None:
         if not 0 < self.duration_s <= 24 * 3600:

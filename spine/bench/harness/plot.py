@@ -15,7 +15,7 @@ from spine.fsutil import atomic_write
 
 COLOURS = {"tick_jitter": "tab:blue", "tick_total": "tab:cyan", "control_rtt": "tab:red",
            "control_service": "tab:pink", "shm_handoff": "tab:green", "descriptor": "tab:olive",
-           "raw_echo_rtt": "tab:purple", "timer_jitter": "tab:gray"}
+           "raw_echo_loaded_rtt": "tab:brown", "raw_echo_rtt": "tab:purple", "timer_jitter": "tab:gray"}
 TIMELINE = ("control_rtt", "tick_jitter", "shm_handoff")
 
 
@@ -29,7 +29,9 @@ def write_plot(result: LoopResult, path: str | os.PathLike) -> Path:
     fig, (dist, curves, timeline) = plt.subplots(3, 1, figsize=(11, 13))
     c = result.config
     fig.suptitle(f"spine bench loop — {c.duration_s:g} s, {c.tick_hz} Hz ticks, {c.control_hz} Hz control, "
-                 f"{c.frame_bytes} B frames ({c.read_mode}), {c.transport}, CURVE on\n"
+                 f"{c.frame_bytes} B frames ({c.read_mode}), {c.transport}, CURVE on"
+                 + (", SCHED_FIFO" if c.rt else "") + (", pinned" if c.pin else "")
+                 + (", PM QoS 0 µs" if c.pm_qos else "") + "\n"
                  f"{result.machine.get('cpu')} ×{result.machine.get('cpus')}, load "
                  f"{result.machine.get('loadavg_before')} → {result.machine.get('loadavg_after')}", fontsize=10)
 

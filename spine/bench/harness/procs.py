@@ -18,7 +18,7 @@ import traceback
 from multiprocessing.connection import Connection
 from typing import Any, Callable
 
-from spine.bench.harness.sched import set_fifo
+from spine.bench.realtime import set_fifo
 from spine.errors import HarnessError
 
 _CTX = mp.get_context("fork")

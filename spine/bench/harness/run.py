@@ -3,8 +3,11 @@
 Phases, one after the other so they do not disturb each other:
 
 1. bare timer loop (one process);
-2. raw pyzmq CURVE echo (server and client processes);
-3. the system: a broker child process (``BrokerProcess``) with a fresh key
+2. raw pyzmq CURVE echo (server and client processes) on a quiet machine;
+3. the same echo while the physics side of the system (broker, writer, shm
+   reader, descriptor follower) runs as in phase 4: the like-for-like
+   baseline of the control round trip;
+4. the system: a broker child process (``BrokerProcess``) with a fresh key
    directory whose whitelist admits the run's identities; the physics
    writer, the in-place shm reader, the descriptor follower, the controller
    and the responder, each its own process.
@@ -15,6 +18,7 @@ temporary directory removed, whatever happens.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import shutil
 import signal
@@ -22,6 +26,7 @@ import tempfile
 import time
 import uuid
 from contextlib import ExitStack
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
@@ -36,7 +41,7 @@ from spine.bench.harness.physics import GRACE_S, follower_role, reader_role, wri
 from spine.bench.harness.procs import (LIVE_BASELINE, LIVE_CONTROL, LIVE_CONTROL_MISSES, LIVE_TICK_MISSES,
                                        LIVE_TICKS, LIVE_SLOTS, RoleProcess, new_live_counters,
                                        new_stop_event)
-from spine.bench.harness.sched import fifo_process, pin_process
+from spine.bench.realtime import PmQos, fifo_process, pin_process
 from spine.bench.harness.report import LoopResult, load_average, machine_description
 from spine.bench.harness.stats import Measure, measure
 from spine.broker.process import BrokerProcess, free_tcp_base
@@ -58,6 +63,7 @@ def run_loop(config: LoopConfig, progress: Progress | None = None) -> LoopResult
     """
     run = _Run(config, progress)
     machine = machine_description()
+    qos = PmQos() if config.pm_qos else None
     tmp = Path(tempfile.mkdtemp(prefix="spine-loop-", dir="/tmp"))  # short: ipc paths max 107 bytes
     try:
         measures: dict[str, Measure] = {}
@@ -65,18 +71,22 @@ def run_loop(config: LoopConfig, progress: Progress | None = None) -> LoopResult
         if config.baselines:
             measures["timer_jitter"] = run.timer_baseline()
             measures["raw_echo_rtt"], counts["echo_lost"] = run.echo_baseline(tmp)
+            measures["raw_echo_loaded_rtt"], loaded_counts = run.loaded_echo_baseline(tmp)
+            counts.update(loaded_counts)
         system, system_counts = run.system(tmp)
         measures.update(system)
         counts.update(system_counts)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+        if qos is not None:
+            qos.close()
     machine["loadavg_after"] = load_average()
     return LoopResult(config, _ordered(measures), config.ticks, counts, machine, run.cpu_percent)
 
 
 def _ordered(measures: dict[str, Measure]) -> dict[str, Measure]:
     order = ("tick_jitter", "tick_total", "control_rtt", "control_service", "shm_handoff", "descriptor",
-             "raw_echo_rtt", "timer_jitter")
+             "raw_echo_loaded_rtt", "raw_echo_rtt", "timer_jitter")
     return {name: measures[name] for name in order if name in measures}
 
 
@@ -154,40 +164,69 @@ class _Run:
         self._cpu("timer", r["cpu_s"], cfg.baseline_duration_s)
         due = r["start_ns"] + np.arange(r["woke"].size, dtype=np.int64) * cfg.tick_period_ns
         return measure("timer_jitter", "bare timer loop: wake-up time - due time", r["woke"] - due,
-                       due - r["start_ns"])
+                       due - r["start_ns"], deadline_ns=DEADLINE_NS)  # the machine's own misses
 
-    def echo_baseline(self, tmp: Path) -> tuple[Measure, int]:
-        """The raw pyzmq CURVE echo at the control rate: (round trip measure, requests lost)."""
-        cfg = self.cfg
-        self._reset()
+    def _echo_pair(self, stack: ExitStack, cfg: LoopConfig, tmp: Path) -> tuple[RoleProcess, RoleProcess]:
+        """A raw echo server (already serving) and its client (set up, waiting for the start time)."""
         if cfg.transport == "tcp":
             endpoint = f"tcp://127.0.0.1:{free_tcp_base(count=1)}"
         else:
             endpoint = f"ipc://{tmp}/echo.ipc"
         public, secret = zmq.curve_keypair()
+        server = self._role(stack, "echo-server", echo_server_role, endpoint, public, secret)
+        server.wait_ready(SETUP_TIMEOUT_S)
+        server.go(0)
+        client = self._role(stack, "echo-client", echo_client_role, cfg, endpoint, public)
+        client.wait_ready(SETUP_TIMEOUT_S)
+        return server, client
+
+    def echo_baseline(self, tmp: Path) -> tuple[Measure, int]:
+        """The raw pyzmq CURVE echo at the control rate on a quiet machine: (round trip measure, requests lost)."""
+        cfg = self.cfg
+        self._reset()
         with ExitStack() as stack:
-            server = self._role(stack, "echo-server", echo_server_role, endpoint, public, secret)
-            server.wait_ready(SETUP_TIMEOUT_S)
-            server.go(0)
-            client = self._role(stack, "echo-client", echo_client_role, cfg, endpoint, public)
-            client.wait_ready(SETUP_TIMEOUT_S)
+            server, client = self._echo_pair(stack, cfg, tmp)
             start_ns = self._start([client])
             self._watch("raw echo baseline", start_ns, cfg.baseline_duration_s, [client])
             r = client.result(SETUP_TIMEOUT_S)
             self.stop.set()
             self._cpu("echo-server", server.result(SETUP_TIMEOUT_S)["cpu_s"], cfg.baseline_duration_s)
         self._cpu("echo-client", r["cpu_s"], cfg.baseline_duration_s)
-        return _round_trips("raw_echo_rtt", "raw pyzmq DEALER-ROUTER CURVE echo, from the due time",
+        return _round_trips("raw_echo_rtt", "raw pyzmq DEALER-ROUTER CURVE echo, quiet machine, from the due time",
                             r, cfg.control_period_ns), int(r["lost"].sum())
+
+    def loaded_echo_baseline(self, tmp: Path) -> tuple[Measure, dict[str, int]]:
+        """The raw echo again, while the physics side of the system runs as in the system phase.
+
+        The broker, the writer, the shm reader and the descriptor follower run
+        exactly as they will with the controller; only the control pair is
+        the raw echo instead.  Its round trip is the like-for-like baseline of
+        the control round trip: the same CPUs, as busy.
+        """
+        cfg = dataclasses.replace(self.cfg, duration_s=self.cfg.baseline_duration_s, responder_stall=None)
+        self._reset()
+        with ExitStack() as stack:
+            physics = self._physics(stack, cfg, tmp / "loaded")
+            server, client = self._echo_pair(stack, cfg, tmp / "loaded")
+            start_ns = self._start([physics.writer, physics.reader, physics.follower, client])
+            self._watch("raw echo under load", start_ns, cfg.duration_s, [physics.writer, client])
+            r = client.result(SETUP_TIMEOUT_S)
+            rd = physics.reader.result(GRACE_S + SETUP_TIMEOUT_S)
+            f = physics.follower.result(GRACE_S + SETUP_TIMEOUT_S)
+            self.stop.set()
+            self._cpu("echo-server (loaded)", server.result(SETUP_TIMEOUT_S)["cpu_s"], cfg.duration_s)
+        self._cpu("echo-client (loaded)", r["cpu_s"], cfg.duration_s)
+        measured = _round_trips("raw_echo_loaded_rtt", "raw pyzmq DEALER-ROUTER CURVE echo while the physics "
+                                "side runs, from the due time", r, cfg.control_period_ns)
+        return measured, {"echo_loaded_lost": int(r["lost"].sum()),
+                          "echo_phase_shm_torn": int(rd["torn"]) + int(f["torn"])}
 
     # ------------------------------------------------------------------ the system
 
-    def system(self, tmp: Path) -> tuple[dict[str, Measure], dict[str, int]]:
-        """The broker and the five bus roles for ``duration_s``."""
-        cfg = self.cfg
-        self._reset()
+    def _physics(self, stack: ExitStack, cfg: LoopConfig, tmp: Path) -> "_Physics":
+        """Start the broker, the writer, the shm reader and the descriptor follower; every role waits for go."""
         keys_dir, runtime_dir = tmp / "keys", tmp / "run"
-        keys_dir.mkdir(mode=0o700)
+        keys_dir.mkdir(mode=0o700, parents=True)
         for name, kind in IDENTITIES.items():
             add_entry(keys_dir, Entry(load_or_create(keys_dir, name).public, name, kind), replace=True)
         broker = BrokerProcess(keys_dir, runtime_dir, log_path=tmp / "broker.log",
@@ -195,41 +234,50 @@ class _Run:
                                tcp_host="127.0.0.1" if cfg.transport == "tcp" else None,
                                tcp_port=free_tcp_base() if cfg.transport == "tcp" else None)
         segment = f"spine-loop-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        stack.callback(unlink_segment, "/" + segment)  # only matters if the writer died
+        broker.start()
+        stack.callback(broker.stop)
+        if "broker" in cfg.pin:
+            pin_process(broker.proc.pid, cfg.pin["broker"])
+        if "broker" in cfg.rt:
+            fifo_process(broker.proc.pid, cfg.rt["broker"])
+        assert broker.public_key is not None
+        wiring = Wiring(broker.tcp if cfg.transport == "tcp" else broker.ipc, keys_dir,
+                        broker.public_key, segment)
+        writer = self._role(stack, "writer", writer_role, cfg, wiring)
+        writer.wait_ready(SETUP_TIMEOUT_S)  # the segment exists from here on
+        reader = self._role(stack, "reader", reader_role, cfg, wiring)
+        follower = self._role(stack, "follower", follower_role, cfg, wiring)
+        reader.wait_ready(SETUP_TIMEOUT_S)
+        follower.wait_ready(SETUP_TIMEOUT_S)
+        return _Physics(wiring, psutil.Process(broker.proc.pid), writer, reader, follower)
+
+    def system(self, tmp: Path) -> tuple[dict[str, Measure], dict[str, int]]:
+        """The broker and the five bus roles for ``duration_s``."""
+        cfg = self.cfg
+        self._reset()
         with ExitStack() as stack:
-            stack.callback(unlink_segment, "/" + segment)  # only matters if the writer died
-            broker.start()
-            stack.callback(broker.stop)
-            if "broker" in cfg.pin:
-                pin_process(broker.proc.pid, cfg.pin["broker"])
-            if "broker" in cfg.rt:
-                fifo_process(broker.proc.pid, cfg.rt["broker"])
-            assert broker.public_key is not None
-            wiring = Wiring(broker.tcp if cfg.transport == "tcp" else broker.ipc, keys_dir,
-                            broker.public_key, segment)
-            writer = self._role(stack, "writer", writer_role, cfg, wiring)
-            writer.wait_ready(SETUP_TIMEOUT_S)  # the segment exists from here on
-            others = {name: self._role(stack, name, target, cfg, wiring) for name, target in
-                      (("responder", responder_role), ("reader", reader_role),
-                       ("follower", follower_role), ("controller", controller_role))}
-            for role in others.values():
-                role.wait_ready(SETUP_TIMEOUT_S)
-            broker_proc = psutil.Process(broker.proc.pid)
-            broker_cpu_before = broker_proc.cpu_times()
-            start_ns = self._start([writer, *others.values()])
+            physics = self._physics(stack, cfg, tmp / "system")
+            responder = self._role(stack, "responder", responder_role, cfg, physics.wiring)
+            controller = self._role(stack, "controller", controller_role, cfg, physics.wiring)
+            responder.wait_ready(SETUP_TIMEOUT_S)
+            controller.wait_ready(SETUP_TIMEOUT_S)
+            broker_cpu_before = physics.broker.cpu_times()
+            writer = physics.writer
+            start_ns = self._start([writer, responder, physics.reader, physics.follower, controller])
             events = []
             if cfg.responder_stall is not None:
                 at, length = cfg.responder_stall
-                responder = others["responder"]
                 events = [(at, lambda: responder.signal(signal.SIGSTOP)),
                           (at + length, lambda: responder.signal(signal.SIGCONT))]
-            self._watch("system", start_ns, cfg.duration_s, [writer, others["controller"]], events)
+            self._watch("system", start_ns, cfg.duration_s, [writer, controller], events)
             w = writer.result(SETUP_TIMEOUT_S)
-            c = others["controller"].result(SETUP_TIMEOUT_S)
-            rd = others["reader"].result(GRACE_S + SETUP_TIMEOUT_S)
-            f = others["follower"].result(GRACE_S + SETUP_TIMEOUT_S)
+            c = controller.result(SETUP_TIMEOUT_S)
+            rd = physics.reader.result(GRACE_S + SETUP_TIMEOUT_S)
+            f = physics.follower.result(GRACE_S + SETUP_TIMEOUT_S)
             self.stop.set()
-            resp = others["responder"].result(SETUP_TIMEOUT_S)
-            broker_cpu = broker_proc.cpu_times()
+            resp = responder.result(SETUP_TIMEOUT_S)
+            broker_cpu = physics.broker.cpu_times()
         for role, r in (("writer", w), ("controller", c), ("reader", rd), ("follower", f), ("responder", resp)):
             self._cpu(role, r["cpu_s"], cfg.duration_s)
         self._cpu("broker", broker_cpu.user + broker_cpu.system - broker_cpu_before.user - broker_cpu_before.system,
@@ -274,6 +322,17 @@ class _Run:
             "descriptor_send_failed": int(w["send_failed"]),
         }
         return measures, counts
+
+
+@dataclass
+class _Physics:
+    """The physics side of a phase: where it meets, the broker process and the three roles."""
+
+    wiring: Wiring
+    broker: psutil.Process
+    writer: RoleProcess
+    reader: RoleProcess
+    follower: RoleProcess
 
 
 def _round_trips(name: str, description: str, r: dict, period_ns: int,
