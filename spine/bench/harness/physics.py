@@ -45,7 +45,7 @@ def writer_role(link: RoleLink, cfg: LoopConfig, wiring: Wiring) -> dict:
                 started[k] = pacer.sleep_until(due)
                 stamp(payload, k)
                 written = writer.write(payload)
-                committed[k] = time.monotonic_ns()
+                committed[k] = written.committed_ns  # taken at the commit, before the futex wake-up
                 try:
                     comp.send(FOLLOWER, new_spike(waveform_shm=descriptor_for(writer, written)),
                               msg_class=MsgClass.PHYSICS)
