@@ -98,6 +98,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--predict", action="store_true",
                    help="shm reader uses the predictive wait (sleep until shortly before the frame is due, "
                         "then poll) instead of sleeping on the futex for every frame")
+    p.add_argument("--echo-block", type=float, default=1.0, metavar="S",
+                   help="in the system phase the controller takes turns between the bus and a raw echo in blocks "
+                        "of S seconds (the same-load baseline; default 1)")
     p.add_argument("--transport", choices=("ipc", "tcp"), default="ipc", help="broker transport (default ipc)")
     p.add_argument("--spin-us", type=int, default=100,
                    help="spin this long before each deadline instead of sleeping (default 100)")
@@ -136,7 +139,7 @@ def main(argv: list[str] | None = None) -> int:
                             spin_us=args.spin_us, responder_stall=args.stall_responder, pin=dict(args.pin),
                             broker_config=args.broker_config,
                             rt={**(RT_PRIORITIES if args.rt else {}), **dict(args.rt_priority)},
-                            pm_qos=args.pm_qos)
+                            pm_qos=args.pm_qos, echo_block_s=args.echo_block)
     except ConfigError as exc:
         print(f"spine bench loop: {exc}", file=sys.stderr)
         return 2

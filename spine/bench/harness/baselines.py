@@ -56,6 +56,40 @@ def echo_server_role(link: RoleLink, endpoint: str, public: bytes, secret: bytes
     return {"echoed": echoed}
 
 
+class RawEcho:
+    """A CURVE DEALER round-tripping tagged messages to ``echo_server_role``: the raw path, no bus."""
+
+    def __init__(self, endpoint: str, server_public: bytes, timeout_s: float) -> None:
+        self.payload = new_spike(command_req=pb.CommandRequest(command="step", task_id="0")).SerializeToString()
+        self.timeout_ns = int(timeout_s * 1e9)
+        self.ctx = zmq.Context()
+        self.sock = tune(self.ctx.socket(zmq.DEALER))
+        try:
+            public, secret = zmq.curve_keypair()
+            self.sock.setsockopt(zmq.CURVE_SERVERKEY, server_public)
+            self.sock.setsockopt(zmq.CURVE_PUBLICKEY, public)
+            self.sock.setsockopt(zmq.CURVE_SECRETKEY, secret)
+            self.sock.connect(endpoint)
+            self.sock.send(b"warm-up")  # the CURVE handshake happens before the clock starts
+            if not self.sock.poll(10_000, zmq.POLLIN):
+                raise TimeoutError(f"the echo server at {endpoint} did not answer within 10 s")
+            self.sock.recv()
+        except BaseException:
+            self.close()
+            raise
+
+    def round_trip(self, slot: int) -> bool:
+        """Send one message tagged ``slot`` and wait for its echo; False if it did not come in time."""
+        tag = slot.to_bytes(8, "little")
+        self.sock.send_multipart([tag, self.payload])
+        return _await_echo(self.sock, tag, time.monotonic_ns() + self.timeout_ns)
+
+    def close(self) -> None:
+        """Close the socket (LINGER 0) and terminate the context."""
+        self.sock.close(linger=0)
+        self.ctx.term()
+
+
 def echo_client_role(link: RoleLink, cfg: LoopConfig, endpoint: str, server_public: bytes) -> dict:
     """Round trips to the echo server at ``cfg.control_hz``, one outstanding, scheduled like the controller."""
     set_timer_slack()
@@ -64,37 +98,22 @@ def echo_client_role(link: RoleLink, cfg: LoopConfig, endpoint: str, server_publ
     period = cfg.control_period_ns
     slots, sent, replied = (np.zeros(n, dtype=np.int64) for _ in range(3))
     lost = np.zeros(n, dtype=bool)
-    payload = new_spike(command_req=pb.CommandRequest(command="step", task_id="0")).SerializeToString()
-    timeout_ns = int(cfg.request_timeout_s * 1e9)
-    ctx = zmq.Context()
-    sock = tune(ctx.socket(zmq.DEALER))
+    echo = RawEcho(endpoint, server_public, cfg.request_timeout_s)
     count = 0
     try:
-        public, secret = zmq.curve_keypair()
-        sock.setsockopt(zmq.CURVE_SERVERKEY, server_public)
-        sock.setsockopt(zmq.CURVE_PUBLICKEY, public)
-        sock.setsockopt(zmq.CURVE_SECRETKEY, secret)
-        sock.connect(endpoint)
-        sock.send(b"warm-up")  # the CURVE handshake happens before the clock starts
-        if not sock.poll(10_000, zmq.POLLIN):
-            raise TimeoutError(f"the echo server at {endpoint} did not answer within 10 s")
-        sock.recv()
         start_ns = link.ready()
         slot = 0
         while slot < n:
             due = start_ns + slot * period
             sent[count] = pacer.sleep_until(due)
-            tag = slot.to_bytes(8, "little")
-            sock.send_multipart([tag, payload])
-            lost[count] = not _await_echo(sock, tag, time.monotonic_ns() + timeout_ns)
+            lost[count] = not echo.round_trip(slot)
             replied[count] = time.monotonic_ns()
             slots[count] = slot
             count += 1
             link.live[LIVE_BASELINE] = count
             slot = next_slot(slot, int(replied[count - 1] - due), period)
     finally:
-        sock.close(linger=0)
-        ctx.term()
+        echo.close()
     return {"start_ns": start_ns, "slots": slots[:count], "sent": sent[:count],
             "replied": replied[:count], "lost": lost[:count]}
 

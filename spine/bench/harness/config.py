@@ -64,6 +64,7 @@ class LoopConfig:
     pin: dict[str, tuple[int, ...]] = field(default_factory=dict)
     broker_config: str | None = None  # a broker TOML file (e.g. to set spin_us)
     rt: dict[str, int] = field(default_factory=dict)  # role -> SCHED_FIFO priority (1-99)
+    echo_block_s: float = 1.0  # the system phase's control path alternates bus / raw echo in blocks this long
     pm_qos: bool = False  # hold /dev/cpu_dma_latency at 0 for the whole run (idle CPUs poll, never halt)
 
     def __post_init__(self) -> None:
@@ -86,6 +87,8 @@ class LoopConfig:
             raise ConfigError(f"baseline duration must be between 0 and 86400 s, got {self.baseline_s}")
         if not 0 <= self.spin_us <= 1000:
             raise ConfigError(f"spin must be between 0 and 1000 µs, got {self.spin_us}")
+        if not 0.001 <= self.echo_block_s <= 3600:
+            raise ConfigError(f"echo block must be between 0.001 and 3600 s, got {self.echo_block_s}")
         if not 0 < self.request_timeout_s <= 60:
             raise ConfigError(f"request timeout must be between 0 and 60 s, got {self.request_timeout_s}")
         if self.responder_stall is not None:
@@ -147,12 +150,18 @@ def parse_cpus(text: str) -> tuple[int, ...]:
 
 @dataclass(frozen=True)
 class Wiring:
-    """Where the roles of one run meet: the broker's endpoints and key, the key directory, the shm segment."""
+    """Where the roles of one run meet: the broker's endpoints and key, the key directory, the shm segment.
+
+    ``echo_endpoint`` / ``echo_key`` name the raw echo server of the
+    same-load baseline, when there is one.
+    """
 
     endpoints: Endpoints
     keys_dir: Path
     broker_key: bytes
     segment: str
+    echo_endpoint: str | None = None  # the raw echo server the controller alternates with (a baseline)
+    echo_key: bytes | None = None
 
     def component(self, name: str) -> Component:
         """A connected Component ``name`` of this run (its key is already whitelisted)."""

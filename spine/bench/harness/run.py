@@ -4,13 +4,13 @@ Phases, one after the other so they do not disturb each other:
 
 1. bare timer loop (one process);
 2. raw pyzmq CURVE echo (server and client processes) on a quiet machine;
-3. the same echo while the physics side of the system (broker, writer, shm
-   reader, descriptor follower) runs as in phase 4: the like-for-like
-   baseline of the control round trip;
-4. the system: a broker child process (``BrokerProcess``) with a fresh key
+3. the system: a broker child process (``BrokerProcess``) with a fresh key
    directory whose whitelist admits the run's identities; the physics
    writer, the in-place shm reader, the descriptor follower, the controller
-   and the responder, each its own process.
+   and the responder, each its own process.  With baselines on, an echo
+   server runs too and the controller takes turns, block by block, between
+   the bus and the raw echo: the like-for-like baseline of the control
+   round trip, measured at the same rate under the same load.
 
 Every process is stopped, the broker too, the shm segment unlinked and the
 temporary directory removed, whatever happens.
@@ -71,8 +71,6 @@ def run_loop(config: LoopConfig, progress: Progress | None = None) -> LoopResult
         if config.baselines:
             measures["timer_jitter"] = run.timer_baseline()
             measures["raw_echo_rtt"], counts["echo_lost"] = run.echo_baseline(tmp)
-            measures["raw_echo_loaded_rtt"], loaded_counts = run.loaded_echo_baseline(tmp)
-            counts.update(loaded_counts)
         system, system_counts = run.system(tmp)
         measures.update(system)
         counts.update(system_counts)
@@ -166,8 +164,8 @@ class _Run:
         return measure("timer_jitter", "bare timer loop: wake-up time - due time", r["woke"] - due,
                        due - r["start_ns"], deadline_ns=DEADLINE_NS)  # the machine's own misses
 
-    def _echo_pair(self, stack: ExitStack, cfg: LoopConfig, tmp: Path) -> tuple[RoleProcess, RoleProcess]:
-        """A raw echo server (already serving) and its client (set up, waiting for the start time)."""
+    def _echo_server(self, stack: ExitStack, cfg: LoopConfig, tmp: Path) -> tuple[RoleProcess, str, bytes]:
+        """A raw echo server, already serving: (role, endpoint, its public key)."""
         if cfg.transport == "tcp":
             endpoint = f"tcp://127.0.0.1:{free_tcp_base(count=1)}"
         else:
@@ -176,16 +174,16 @@ class _Run:
         server = self._role(stack, "echo-server", echo_server_role, endpoint, public, secret)
         server.wait_ready(SETUP_TIMEOUT_S)
         server.go(0)
-        client = self._role(stack, "echo-client", echo_client_role, cfg, endpoint, public)
-        client.wait_ready(SETUP_TIMEOUT_S)
-        return server, client
+        return server, endpoint, public
 
     def echo_baseline(self, tmp: Path) -> tuple[Measure, int]:
         """The raw pyzmq CURVE echo at the control rate on a quiet machine: (round trip measure, requests lost)."""
         cfg = self.cfg
         self._reset()
         with ExitStack() as stack:
-            server, client = self._echo_pair(stack, cfg, tmp)
+            server, endpoint, public = self._echo_server(stack, cfg, tmp)
+            client = self._role(stack, "echo-client", echo_client_role, cfg, endpoint, public)
+            client.wait_ready(SETUP_TIMEOUT_S)
             start_ns = self._start([client])
             self._watch("raw echo baseline", start_ns, cfg.baseline_duration_s, [client])
             r = client.result(SETUP_TIMEOUT_S)
@@ -194,32 +192,6 @@ class _Run:
         self._cpu("echo-client", r["cpu_s"], cfg.baseline_duration_s)
         return _round_trips("raw_echo_rtt", "raw pyzmq DEALER-ROUTER CURVE echo, quiet machine, from the due time",
                             r, cfg.control_period_ns), int(r["lost"].sum())
-
-    def loaded_echo_baseline(self, tmp: Path) -> tuple[Measure, dict[str, int]]:
-        """The raw echo again, while the physics side of the system runs as in the system phase.
-
-        The broker, the writer, the shm reader and the descriptor follower run
-        exactly as they will with the controller; only the control pair is
-        the raw echo instead.  Its round trip is the like-for-like baseline of
-        the control round trip: the same CPUs, as busy.
-        """
-        cfg = dataclasses.replace(self.cfg, duration_s=self.cfg.baseline_duration_s, responder_stall=None)
-        self._reset()
-        with ExitStack() as stack:
-            physics = self._physics(stack, cfg, tmp / "loaded")
-            server, client = self._echo_pair(stack, cfg, tmp / "loaded")
-            start_ns = self._start([physics.writer, physics.reader, physics.follower, client])
-            self._watch("raw echo under load", start_ns, cfg.duration_s, [physics.writer, client])
-            r = client.result(SETUP_TIMEOUT_S)
-            rd = physics.reader.result(GRACE_S + SETUP_TIMEOUT_S)
-            f = physics.follower.result(GRACE_S + SETUP_TIMEOUT_S)
-            self.stop.set()
-            self._cpu("echo-server (loaded)", server.result(SETUP_TIMEOUT_S)["cpu_s"], cfg.duration_s)
-        self._cpu("echo-client (loaded)", r["cpu_s"], cfg.duration_s)
-        measured = _round_trips("raw_echo_loaded_rtt", "raw pyzmq DEALER-ROUTER CURVE echo while the physics "
-                                "side runs, from the due time", r, cfg.control_period_ns)
-        return measured, {"echo_loaded_lost": int(r["lost"].sum()),
-                          "echo_phase_shm_torn": int(rd["torn"]) + int(f["torn"])}
 
     # ------------------------------------------------------------------ the system
 
@@ -258,8 +230,13 @@ class _Run:
         self._reset()
         with ExitStack() as stack:
             physics = self._physics(stack, cfg, tmp / "system")
-            responder = self._role(stack, "responder", responder_role, cfg, physics.wiring)
-            controller = self._role(stack, "controller", controller_role, cfg, physics.wiring)
+            wiring = physics.wiring
+            echo_server = None
+            if cfg.baselines:  # the same-load baseline: the controller alternates with a raw echo
+                echo_server, echo_endpoint, echo_key = self._echo_server(stack, cfg, tmp / "system")
+                wiring = dataclasses.replace(wiring, echo_endpoint=echo_endpoint, echo_key=echo_key)
+            responder = self._role(stack, "responder", responder_role, cfg, wiring)
+            controller = self._role(stack, "controller", controller_role, cfg, wiring)
             responder.wait_ready(SETUP_TIMEOUT_S)
             controller.wait_ready(SETUP_TIMEOUT_S)
             broker_cpu_before = physics.broker.cpu_times()
@@ -277,6 +254,8 @@ class _Run:
             f = physics.follower.result(GRACE_S + SETUP_TIMEOUT_S)
             self.stop.set()
             resp = responder.result(SETUP_TIMEOUT_S)
+            if echo_server is not None:
+                self._cpu("echo-server (same load)", echo_server.result(SETUP_TIMEOUT_S)["cpu_s"], cfg.duration_s)
             broker_cpu = physics.broker.cpu_times()
         for role, r in (("writer", w), ("controller", c), ("reader", rd), ("follower", f), ("responder", resp)):
             self._cpu(role, r["cpu_s"], cfg.duration_s)
@@ -292,6 +271,9 @@ class _Run:
         at = due - w["start_ns"]
         held, received, committed = rd["held"], f["received"], w["committed"]
         got, arrived = held >= 0, received >= 0
+        raw, echo = _split(c, c["raw"])
+        if raw:
+            c = _split(c, ~c["raw"])[1]
         measures = {
             "tick_jitter": measure("tick_jitter", "writer: tick start - due time", w["started"] - due, at),
             "tick_total": measure("tick_total", "writer: descriptor sent - due time", w["ended"] - due, at,
@@ -306,7 +288,13 @@ class _Run:
             "descriptor": measure("descriptor", "write committed -> follower has the WaveformSHM descriptor",
                                   received[arrived] - committed[arrived], at[arrived]),
         }
+        if raw:
+            measures["raw_echo_loaded_rtt"] = _round_trips(
+                "raw_echo_loaded_rtt", "raw pyzmq DEALER-ROUTER CURVE echo in the system phase, taking turns "
+                f"with the bus in {cfg.echo_block_s:g} s blocks, from the due time", echo, cfg.control_period_ns)
         counts = {
+            "echo_same_load_sent": int(echo["slots"].size) if raw else 0,
+            "echo_same_load_lost": int(echo["lost"].sum()) if raw else 0,
             "control_sent": int(c["slots"].size),
             "control_lost": int(c["lost"].sum()),
             "control_skipped": measures["control_rtt"].synthesized,
@@ -333,6 +321,12 @@ class _Physics:
     writer: RoleProcess
     reader: RoleProcess
     follower: RoleProcess
+
+
+def _split(r: dict, mask: np.ndarray) -> tuple[bool, dict]:
+    """(whether any request is selected, the controller result ``r`` restricted to the requests in ``mask``)."""
+    part = {key: (value[mask] if isinstance(value, np.ndarray) else value) for key, value in r.items()}
+    return bool(mask.any()), part
 
 
 def _round_trips(name: str, description: str, r: dict, period_ns: int,
