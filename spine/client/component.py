@@ -15,7 +15,6 @@ import uuid
 from collections import OrderedDict, deque
 from dataclasses import dataclass, field
 from enum import Enum
-from functools import cached_property
 from pathlib import Path
 from typing import Callable, Iterable
 
@@ -60,14 +59,26 @@ class Plane(str, Enum):
     DATA = "data"
 
 
-@dataclass(frozen=True)
 class Message:
-    """One message received from the bus: its routing header and its payload frame."""
+    """One message received from the bus: its routing header and its payload frame.
 
-    plane: Plane
-    header: Header
-    payload: bytes
-    topic: str | None = None  # set for events received by subscription
+    A plain class with slots rather than a frozen dataclass: one is built per
+    message received, on the hot path of every component.
+    """
+
+    __slots__ = ("plane", "header", "payload", "topic", "_spike")
+
+    def __init__(self, plane: Plane, header: Header, payload: bytes, topic: str | None = None) -> None:
+        self.plane = plane
+        self.header = header
+        self.payload = payload
+        self.topic = topic  # set for events received by subscription
+        self._spike: pb.NeuralSpike | None = None
+
+    def __repr__(self) -> str:
+        return (f"Message(plane={self.plane.value}, kind={self.header.kind.name}, sender={self.header.sender!r}, "
+                f"recipient={self.header.recipient!r}, {len(self.payload)} bytes"
+                + (f", topic={self.topic!r})" if self.topic is not None else ")"))
 
     @property
     def sender(self) -> str:
@@ -84,10 +95,13 @@ class Message:
         """The 16-byte request id, used to match replies and discard duplicates."""
         return self.header.request_id
 
-    @cached_property
+    @property
     def spike(self) -> pb.NeuralSpike:
-        """The payload parsed and validated as a NeuralSpike (EnvelopeError if it is not one)."""
-        return envelope.decode(self.payload)
+        """The payload parsed and validated as a NeuralSpike (EnvelopeError if it is not one); parsed once."""
+        spike = self._spike
+        if spike is None:
+            spike = self._spike = envelope.decode(self.payload)
+        return spike
 
 
 @dataclass
@@ -105,7 +119,7 @@ class ClientCounters:
 
 def _stamp_ids(spike: pb.NeuralSpike) -> bytes:
     if not spike.request_id:
-        spike.request_id = str(uuid.uuid4())
+        spike.request_id = envelope.new_uuid4_text()
     if not spike.timestamp:
         spike.timestamp = envelope.now_ms()
     return envelope.request_id_bytes(spike)

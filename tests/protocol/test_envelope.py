@@ -120,3 +120,21 @@ def test_a_newer_schema_field_reaches_a_newer_receiver_through_a_v1_hop():
     received = NewerSpike.FromString(relayed)
     assert received.future_note == "kept"
     assert received.text_data == "hi" and received.request_id == sent.request_id
+
+
+def test_uuid_text_and_fast_request_id_parsing_agree_with_the_uuid_module():
+    from spine.protocol.envelope import new_uuid4_text, request_id_bytes, uuid_text
+
+    for _ in range(2000):
+        u = uuid.uuid4()
+        assert uuid_text(u.bytes) == str(u)
+        assert request_id_bytes(pb.NeuralSpike(request_id=str(u))) == u.bytes
+        assert request_id_bytes(pb.NeuralSpike(request_id=str(u).upper())) == u.bytes
+        fresh = uuid.UUID(new_uuid4_text())
+        assert fresh.version == 4 and fresh.variant == uuid.RFC_4122
+    # the other spellings uuid.UUID accepts still work; what it refuses is still refused
+    assert request_id_bytes(pb.NeuralSpike(request_id="{12345678-1234-1234-1234-123456789abc}")) == \
+        bytes.fromhex("12345678123412341234123456789abc")
+    for bad in ("12345678-1234-1234-1234-12345678 9ab", "1234567g-1234-1234-1234-123456789abc", "x"):
+        with pytest.raises(EnvelopeError):
+            request_id_bytes(pb.NeuralSpike(request_id=bad))
