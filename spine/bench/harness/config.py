@@ -21,8 +21,11 @@ MAX_FRAME_BYTES = 64 << 20
 # would set them with systemd's CPUSchedulingPolicy=fifo / CPUSchedulingPriority=.  Each
 # baseline runs at the priority of the role it stands for (cyclictest, too, runs SCHED_FIFO).
 # The follower is left out: a slow visualiser-like reader runs under the normal scheduler.
+# The broker sits below the control endpoints: it busy-polls after each message (spin_us),
+# and a woken controller or responder must be able to preempt that spin, which SCHED_FIFO
+# does only for a higher priority.
 RT_PRIORITIES = {"writer": 80, "timer": 80, "reader": 79,
-                 "broker": 70, "controller": 70, "responder": 70, "echo-server": 70, "echo-client": 70}
+                 "controller": 70, "responder": 70, "echo-server": 70, "echo-client": 70, "broker": 60}
 
 # the run's bus identities: instance name -> ComponentID kind in the whitelist
 WRITER = "physics"

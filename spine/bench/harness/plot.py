@@ -16,7 +16,7 @@ from spine.fsutil import atomic_write
 COLOURS = {"tick_jitter": "tab:blue", "tick_total": "tab:cyan", "control_rtt": "tab:red",
            "control_service": "tab:pink", "shm_handoff": "tab:green", "descriptor": "tab:olive",
            "raw_echo_loaded_rtt": "tab:brown", "raw_echo_rtt": "tab:purple", "timer_jitter": "tab:gray"}
-TIMELINE = ("control_rtt", "tick_jitter", "shm_handoff")
+TIMELINE = ("control_rtt", "raw_echo_loaded_rtt", "tick_jitter", "shm_handoff")
 
 
 def write_plot(result: LoopResult, path: str | os.PathLike) -> Path:
