@@ -54,24 +54,30 @@ class TerminalProgress:
             self._phase = None
 
 
-def _pin(text: str) -> tuple[str, tuple[int, ...]]:
-    role, sep, cpus = text.partition("=")
+def _role_setting(text: str, what: str, parse):
+    """ROLE=VALUE from the command line as (role, parse(VALUE)); argparse's error if either is wrong."""
+    role, sep, value = text.partition("=")
     if not sep or role not in ROLES:
-        raise argparse.ArgumentTypeError(f"expected ROLE=CPUS with ROLE one of {', '.join(ROLES)}, got {text!r}")
+        raise argparse.ArgumentTypeError(f"expected ROLE={what} with ROLE one of {', '.join(ROLES)}, got {text!r}")
     try:
-        return role, parse_cpus(cpus)
+        return role, parse(value)
     except ConfigError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
-def _priority(text: str) -> tuple[str, int]:
-    role, sep, prio = text.partition("=")
-    if not sep or role not in ROLES:
-        raise argparse.ArgumentTypeError(f"expected ROLE=PRIO with ROLE one of {', '.join(ROLES)}, got {text!r}")
+def _pin(text: str) -> tuple[str, tuple[int, ...]]:
+    return _role_setting(text, "CPUS", parse_cpus)
+
+
+def _fifo_priority(text: str) -> int:
     try:
-        return role, int(prio)
+        return int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"priority must be an integer 1-99, got {prio!r}") from None
+        raise ConfigError(f"priority must be an integer 1-99, got {text!r}") from None
+
+
+def _priority(text: str) -> tuple[str, int]:
+    return _role_setting(text, "PRIO", _fifo_priority)
 
 
 def _stall(text: str) -> tuple[float, float]:

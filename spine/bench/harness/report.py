@@ -133,7 +133,6 @@ class LoopResult:
         out["cpu_percent"] = dict(self.cpu_percent)
         cfg = dataclasses.asdict(self.config)
         cfg["pin"] = {role: list(cpus) for role, cpus in self.config.pin.items()}
-        cfg["rt"] = dict(self.config.rt)
         out["config"] = cfg
         out["machine"] = self.machine
         return out
@@ -141,11 +140,12 @@ class LoopResult:
     def table(self) -> str:
         """A readable summary: one row per measure, then misses, counts, ratios and targets."""
         c = self.config
+        pinned = {role: ",".join(map(str, cpus)) for role, cpus in c.pin.items()}
         lines = [f"spine bench loop: {c.duration_s:g} s at {c.tick_hz} Hz ticks / {c.control_hz} Hz control, "
                  f"{c.frame_bytes} B frames ({c.read_mode}{', predictive wait' if c.predict else ''}), "
                  f"{c.transport}, CURVE on; "
                  + (f"SCHED_FIFO {', '.join(f'{r}={p}' for r, p in c.rt.items())}; " if c.rt else "")
-                 + (f"pinned {', '.join(f'{r}={_cpus(p)}' for r, p in c.pin.items())}; " if c.pin else "")
+                 + (f"pinned {', '.join(f'{r}={cpus}' for r, cpus in pinned.items())}; " if c.pin else "")
                  + ("/dev/cpu_dma_latency held at 0; " if c.pm_qos else "") +
                  f"baselines {c.baseline_duration_s:g} s each",
                  f"{'µs':<27}{'n':>8}{'p50':>9}{'p90':>9}{'p99':>9}{'p99.9':>9}{'p99.99':>9}{'max':>10}{'>1ms':>7}"]
@@ -203,7 +203,3 @@ def machine_description() -> dict[str, object]:
 def load_average() -> list[float]:
     """The 1, 5 and 15 minute load averages (how busy the shared machine is)."""
     return [round(x, 2) for x in os.getloadavg()]
-
-
-def _cpus(cpus: tuple[int, ...]) -> str:
-    return ",".join(str(c) for c in cpus)

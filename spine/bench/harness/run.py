@@ -41,9 +41,9 @@ from spine.bench.harness.physics import GRACE_S, follower_role, reader_role, wri
 from spine.bench.harness.procs import (LIVE_BASELINE, LIVE_CONTROL, LIVE_CONTROL_MISSES, LIVE_TICK_MISSES,
                                        LIVE_TICKS, LIVE_SLOTS, RoleProcess, new_live_counters,
                                        new_stop_event)
-from spine.bench.realtime import PmQos, fifo_process, pin_process
 from spine.bench.harness.report import LoopResult, load_average, machine_description
 from spine.bench.harness.stats import Measure, measure
+from spine.bench.realtime import PmQos, fifo_process, pin_process
 from spine.broker.process import BrokerProcess, free_tcp_base
 from spine.security.keys import load_or_create
 from spine.security.whitelist import Entry, add_entry
@@ -63,9 +63,11 @@ def run_loop(config: LoopConfig, progress: Progress | None = None) -> LoopResult
     """
     run = _Run(config, progress)
     machine = machine_description()
-    qos = PmQos() if config.pm_qos else None
-    tmp = Path(tempfile.mkdtemp(prefix="spine-loop-", dir="/tmp"))  # short: ipc paths max 107 bytes
-    try:
+    with ExitStack() as held:
+        if config.pm_qos:
+            held.enter_context(PmQos())
+        tmp = Path(tempfile.mkdtemp(prefix="spine-loop-", dir="/tmp"))  # short: ipc paths max 107 bytes
+        held.callback(shutil.rmtree, tmp, ignore_errors=True)
         measures: dict[str, Measure] = {}
         counts: dict[str, int] = {}
         if config.baselines:
@@ -74,10 +76,6 @@ def run_loop(config: LoopConfig, progress: Progress | None = None) -> LoopResult
         system, system_counts = run.system(tmp)
         measures.update(system)
         counts.update(system_counts)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-        if qos is not None:
-            qos.close()
     machine["loadavg_after"] = load_average()
     return LoopResult(config, _ordered(measures), config.ticks, counts, machine, run.cpu_percent)
 
@@ -271,9 +269,8 @@ class _Run:
         at = due - w["start_ns"]
         held, received, committed = rd["held"], f["received"], w["committed"]
         got, arrived = held >= 0, received >= 0
-        raw, echo = _split(c, c["raw"])
-        if raw:
-            c = _split(c, ~c["raw"])[1]
+        echo, c = _only(c, c["raw"]), _only(c, ~c["raw"])
+        raw = echo["slots"].size > 0
         measures = {
             "tick_jitter": measure("tick_jitter", "writer: tick start - due time", w["started"] - due, at),
             "tick_total": measure("tick_total", "writer: descriptor sent - due time", w["ended"] - due, at,
@@ -293,8 +290,8 @@ class _Run:
                 "raw_echo_loaded_rtt", "raw pyzmq DEALER-ROUTER CURVE echo in the system phase, taking turns "
                 f"with the bus in {cfg.echo_block_s:g} s blocks, from the due time", echo, cfg.control_period_ns)
         counts = {
-            "echo_same_load_sent": int(echo["slots"].size) if raw else 0,
-            "echo_same_load_lost": int(echo["lost"].sum()) if raw else 0,
+            "echo_same_load_sent": int(echo["slots"].size),
+            "echo_same_load_lost": int(echo["lost"].sum()),
             "control_sent": int(c["slots"].size),
             "control_lost": int(c["lost"].sum()),
             "control_skipped": measures["control_rtt"].synthesized,
@@ -323,10 +320,9 @@ class _Physics:
     follower: RoleProcess
 
 
-def _split(r: dict, mask: np.ndarray) -> tuple[bool, dict]:
-    """(whether any request is selected, the controller result ``r`` restricted to the requests in ``mask``)."""
-    part = {key: (value[mask] if isinstance(value, np.ndarray) else value) for key, value in r.items()}
-    return bool(mask.any()), part
+def _only(r: dict, mask: np.ndarray) -> dict:
+    """The controller's result ``r`` restricted to the requests in ``mask``."""
+    return {key: (value[mask] if isinstance(value, np.ndarray) else value) for key, value in r.items()}
 
 
 def _round_trips(name: str, description: str, r: dict, period_ns: int,
