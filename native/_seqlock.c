@@ -231,23 +231,11 @@ static PyObject *py_peek(PyObject *self, PyObject *args)
     segment_ref seg;
     unsigned long long frame;
     spine_shm_frame_info info;
-    spine_shm_slot_ctrl *c;
-    int st = SPINE_SHM_OK;
+    spine_shm_status st;
     memset(&info, 0, sizeof info);
     if (!PyArg_ParseTuple(args, "OK:peek", &obj, &frame)) return NULL;
     if (segment_acquire(obj, &seg) != 0) return NULL;
-    if (frame >= SPINE_LOAD(&seg.h->frame_count, SPINE_ACQUIRE)) {
-        st = SPINE_SHM_NOT_YET;
-    } else {
-        info.slot_index = (uint32_t)(frame % seg.h->slot_count);
-        c = spine_shm_ctrl(seg.h, info.slot_index);
-        info.seq = SPINE_LOAD(&c->seq, SPINE_ACQUIRE);
-        info.frame_index = SPINE_LOAD(&c->frame_index, SPINE_RELAXED);
-        info.data_size = SPINE_LOAD(&c->data_size, SPINE_RELAXED);
-        info.timestamp_ns = SPINE_LOAD(&c->timestamp_ns, SPINE_RELAXED);
-        if ((info.seq & 1u) || info.frame_index != frame || info.data_size > seg.h->slot_size)
-            st = SPINE_SHM_OVERWRITTEN;
-    }
+    st = spine_shm_peek_frame(seg.h, frame, &info);
     PyBuffer_Release(&seg.view);
     return info_tuple(st, &info);
 }
@@ -257,7 +245,8 @@ static PyObject *py_check(PyObject *self, PyObject *args)
 {
     PyObject *obj;
     segment_ref seg;
-    unsigned long long slot, seq, now;
+    unsigned long long slot, seq;
+    bool same;
     if (!PyArg_ParseTuple(args, "OKK:check", &obj, &slot, &seq)) return NULL;
     if (segment_acquire(obj, &seg) != 0) return NULL;
     if (slot >= seg.h->slot_count) {
@@ -265,10 +254,9 @@ static PyObject *py_check(PyObject *self, PyObject *args)
         PyErr_SetString(PyExc_ValueError, "slot index out of range");
         return NULL;
     }
-    SPINE_FENCE(SPINE_ACQUIRE);
-    now = SPINE_LOAD(&spine_shm_ctrl(seg.h, (uint32_t)slot)->seq, SPINE_RELAXED);
+    same = spine_shm_check(seg.h, (uint32_t)slot, seq);
     PyBuffer_Release(&seg.view);
-    return PyBool_FromLong(now == seq);
+    return PyBool_FromLong(same);
 }
 
 PyDoc_STRVAR(frame_count_doc, "frame_count(segment) -> frames committed so far");
@@ -328,6 +316,79 @@ static PyObject *py_wait(PyObject *self, PyObject *args)
     return PyLong_FromLongLong(r);
 }
 
+PyDoc_STRVAR(wait_next_doc,
+             "wait_next(segment, out, next, timeout_ns, attempts) -> (status, frame_index, slot_index, seq, "
+             "data_size, timestamp_ns, next, skipped); takes frame `next` (or the oldest still in the ring if "
+             "the reader lagged): copies it into out, or with out None only peeks at it (check() it after use). "
+             "If it is not there yet, sleeps on the futex up to timeout_ns (negative: no limit; 0: no sleep) "
+             "and returns status NOT_YET after that.  The wait and the copy run in one call with the GIL "
+             "released, so no Python runs between the wake-up and the copy");
+static PyObject *py_wait_next(PyObject *self, PyObject *args)
+{
+    PyObject *obj, *dest;
+    segment_ref seg;
+    Py_buffer out = {0};
+    int have_out;
+    static char empty;
+    unsigned long long next, skipped = 0;
+    long long timeout_ns, left;
+    unsigned int attempts;
+    spine_shm_frame_info info;
+    spine_shm_status st;
+    int err = 0;
+    struct timespec t0, t1;
+    memset(&info, 0, sizeof info);
+    if (!PyArg_ParseTuple(args, "OOKLI:wait_next", &obj, &dest, &next, &timeout_ns, &attempts)) return NULL;
+    have_out = dest != Py_None;
+    if (have_out) {
+        if (PyObject_GetBuffer(dest, &out, PyBUF_WRITABLE | PyBUF_ANY_CONTIGUOUS) != 0) return NULL;
+    }
+    if (segment_acquire(obj, &seg) != 0) {
+        if (have_out) PyBuffer_Release(&out);
+        return NULL;
+    }
+    if (have_out && out.buf == NULL) out.buf = &empty; /* a zero-length buffer is still a copy, not a peek */
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    left = timeout_ns;
+    for (;;) {
+        uint64_t n = next, sk = skipped;
+        Py_BEGIN_ALLOW_THREADS
+        for (;;) {
+            st = spine_shm_read_next(seg.h, &n, have_out ? out.buf : NULL, have_out ? (uint64_t)out.len : 0, &info,
+                                     &sk, attempts);
+            if (st != SPINE_SHM_NOT_YET) break;
+            if (left == 0) {
+                err = ETIMEDOUT;
+                break;
+            }
+            if (spine_shm_wait(seg.h, n, left) < 0) {
+                err = errno;
+                break;
+            }
+        }
+        Py_END_ALLOW_THREADS
+        next = n;
+        skipped = sk;
+        if (st != SPINE_SHM_NOT_YET || err == ETIMEDOUT) break;
+        /* EINTR: let Python run signal handlers (e.g. KeyboardInterrupt), then wait the rest */
+        if (PyErr_CheckSignals() != 0) {
+            if (have_out) PyBuffer_Release(&out);
+            PyBuffer_Release(&seg.view);
+            return NULL;
+        }
+        if (timeout_ns >= 0) {
+            clock_gettime(CLOCK_MONOTONIC, &t1);
+            left = timeout_ns - ((long long)(t1.tv_sec - t0.tv_sec) * 1000000000LL + (t1.tv_nsec - t0.tv_nsec));
+            if (left < 0) left = 0; /* one last look, then NOT_YET */
+        }
+    }
+    if (have_out) PyBuffer_Release(&out);
+    PyBuffer_Release(&seg.view);
+    return Py_BuildValue("(iKIKKLKK)", (int)st, (unsigned long long)info.frame_index,
+                         (unsigned int)info.slot_index, (unsigned long long)info.seq,
+                         (unsigned long long)info.data_size, (long long)info.timestamp_ns, next, skipped);
+}
+
 static PyMethodDef methods[] = {
     {"geometry", py_geometry, METH_VARARGS, geometry_doc},
     {"validate", py_validate, METH_VARARGS, validate_doc},
@@ -342,6 +403,7 @@ static PyMethodDef methods[] = {
     {"check", py_check, METH_VARARGS, check_doc},
     {"frame_count", py_frame_count, METH_VARARGS, frame_count_doc},
     {"wait", py_wait, METH_VARARGS, wait_doc},
+    {"wait_next", py_wait_next, METH_VARARGS, wait_next_doc},
     {NULL, NULL, 0, NULL},
 };
 

@@ -426,6 +426,34 @@ static inline spine_shm_status spine_shm_read_frame(spine_shm_header *h, uint64_
     return SPINE_SHM_OK;
 }
 
+/*
+ * Zero-copy reading: where frame `frame` lies, without copying it.  On
+ * SPINE_SHM_OK, info says which slot and counter; read the payload in place
+ * with relaxed atomic loads (spine_shm_load_bytes or SPINE_WORD_LOAD), then
+ * call spine_shm_check: only if it returns true was what was read consistent.
+ */
+static inline spine_shm_status spine_shm_peek_frame(spine_shm_header *h, uint64_t frame, spine_shm_frame_info *info)
+{
+    uint32_t slot = (uint32_t)(frame % h->slot_count);
+    spine_shm_slot_ctrl *c = spine_shm_ctrl(h, slot);
+    if (frame >= SPINE_LOAD(&h->frame_count, SPINE_ACQUIRE)) return SPINE_SHM_NOT_YET;
+    info->slot_index = slot;
+    info->seq = SPINE_LOAD(&c->seq, SPINE_ACQUIRE);
+    info->frame_index = SPINE_LOAD(&c->frame_index, SPINE_RELAXED);
+    info->data_size = SPINE_LOAD(&c->data_size, SPINE_RELAXED);
+    info->timestamp_ns = SPINE_LOAD(&c->timestamp_ns, SPINE_RELAXED);
+    if ((info->seq & 1u) || info->frame_index != frame || info->data_size > h->slot_size)
+        return SPINE_SHM_OVERWRITTEN;
+    return SPINE_SHM_OK;
+}
+
+/* After reading a peeked frame in place: whether its slot still holds it (everything read is consistent). */
+static inline bool spine_shm_check(spine_shm_header *h, uint32_t slot, uint64_t seq)
+{
+    SPINE_FENCE(SPINE_ACQUIRE); /* the payload loads before the re-check */
+    return SPINE_LOAD(&spine_shm_ctrl(h, slot)->seq, SPINE_RELAXED) == seq;
+}
+
 /* Copy the newest frame; retries (bounded) while the writer laps the reader. */
 static inline spine_shm_status spine_shm_read_latest(spine_shm_header *h, void *dst, uint64_t cap,
                                                       spine_shm_frame_info *info, unsigned attempts)
@@ -435,6 +463,38 @@ static inline spine_shm_status spine_shm_read_latest(spine_shm_header *h, void *
         uint64_t fc = SPINE_LOAD(&h->frame_count, SPINE_ACQUIRE);
         if (fc == 0) return SPINE_SHM_EMPTY;
         st = spine_shm_read_frame(h, fc - 1, dst, cap, info);
+        if (st != SPINE_SHM_OVERWRITTEN) return st;
+    }
+    return st;
+}
+
+/*
+ * Follow the stream: copy frame *next or, if the reader lagged so far that the
+ * writer has reused its slot, the oldest frame still in the ring (dst NULL:
+ * peek at it instead, as spine_shm_peek_frame).  On SPINE_SHM_OK *next is the
+ * frame after the one taken, and *skipped has grown by the frames passed over.
+ * SPINE_SHM_NOT_YET: no frame at *next yet.  SPINE_SHM_OVERWRITTEN: the writer
+ * lapped the reader `attempts` times in a row.
+ */
+static inline spine_shm_status spine_shm_read_next(spine_shm_header *h, uint64_t *next, void *dst, uint64_t cap,
+                                                    spine_shm_frame_info *info, uint64_t *skipped,
+                                                    unsigned attempts)
+{
+    /* the slot being written is never readable, so a lagging reader resumes slot_count - 1 back */
+    uint64_t lag_limit = h->slot_count > 1 ? h->slot_count - 1u : 1u;
+    spine_shm_status st = SPINE_SHM_OVERWRITTEN;
+    while (attempts--) {
+        uint64_t count = SPINE_LOAD(&h->frame_count, SPINE_ACQUIRE);
+        uint64_t start = *next;
+        if (start >= count) return SPINE_SHM_NOT_YET;
+        if (count - start > lag_limit) start = count - lag_limit;
+        *skipped += start - *next;
+        *next = start;
+        st = dst ? spine_shm_read_frame(h, start, dst, cap, info) : spine_shm_peek_frame(h, start, info);
+        if (st == SPINE_SHM_OK) {
+            *next = start + 1;
+            return st;
+        }
         if (st != SPINE_SHM_OVERWRITTEN) return st;
     }
     return st;

@@ -145,6 +145,10 @@ class WaveformReader:
     def _too_small(self, dest: memoryview, need: int) -> ShmError:
         return ShmError(f"destination of {dest.nbytes} bytes is smaller than the {need}-byte frame")
 
+    def _lapped(self, attempts: int) -> ShmError:
+        return ShmError(f"the writer of {self.name!r} lapped this reader {attempts} times in a row: "
+                        "give it more slots")
+
     def read_frame(self, frame_index: int, out=None) -> Frame:
         """Copy frame `frame_index` (into `out` if given).
 
@@ -176,8 +180,7 @@ class WaveformReader:
             return None
         if status == _seqlock.BUFFER_SMALL:
             raise self._too_small(dest, info[4])
-        raise ShmError(f"the writer of {self.name!r} lapped this reader {_LATEST_ATTEMPTS} times in a row: "
-                       "give it more slots")
+        raise self._lapped(_LATEST_ATTEMPTS)
 
     def read_next(self, out=None) -> Frame | None:
         """Copy the frame after the last one this reader returned; None if there is none yet.
@@ -186,40 +189,24 @@ class WaveformReader:
         at the oldest frame still in the ring and `Frame.skipped` says how
         many it missed.
         """
-        dest = self._dest(out)
+        return self._take_next(self._dest(out), 0)
 
-        def copy(index: int, skipped: int) -> Frame | None:
-            info = _seqlock.read_frame(self._map, dest, index)
-            if info[0] == _seqlock.OK:
-                return self._frame(info, dest, skipped)
-            if info[0] == _seqlock.BUFFER_SMALL:
-                raise self._too_small(dest, info[4])
-            return None  # overwritten under us: the writer has moved on, look again
+    def _take_next(self, dest: memoryview | None, timeout_ns: int) -> Frame | FrameView | None:
+        """The frame after the last one taken, copied into `dest` (None: a view of it), waiting up to timeout_ns.
 
-        return self._follow(copy)
-
-    def _follow(self, take):
-        """Take the frame after the last one returned, catching up when the reader lagged.
-
-        ``take(index, skipped)`` returns the result, or None when that frame was
-        overwritten meanwhile (then the newest frames are looked at again). None when
-        there is no new frame yet.
+        One native call does the catch-up when the reader lagged, the futex
+        sleep and the copy, with the GIL released: no Python runs between the
+        writer's wake-up and the copy.  None when no frame came in time.
         """
-        lag_limit = max(self.geometry.slot_count - 1, 1)
-        skipped = 0
-        for _ in range(_NEXT_ATTEMPTS):
-            count = _seqlock.frame_count(self._map)
-            if self._next >= count:
-                return None
-            start = max(self._next, count - lag_limit)
-            skipped += start - self._next
-            self._next = start
-            result = take(start, skipped)
-            if result is not None:
-                self._next = start + 1
-                return result
-        raise ShmError(f"the writer of {self.name!r} lapped this reader {_NEXT_ATTEMPTS} times in a row: "
-                       "give it more slots")
+        *info, self._next, skipped = _seqlock.wait_next(self._map, dest, self._next, timeout_ns, _NEXT_ATTEMPTS)
+        status = info[0]
+        if status == _seqlock.OK:
+            return FrameView(self, info, skipped) if dest is None else self._frame(info, dest, skipped)
+        if status == _seqlock.NOT_YET:
+            return None
+        if status == _seqlock.BUFFER_SMALL:
+            raise self._too_small(dest, info[4])
+        raise self._lapped(_NEXT_ATTEMPTS)
 
     def wait_next(self, timeout: float, out=None, predict: bool = False) -> Frame | None:
         """Like read_next, but sleep (on a futex, no polling) up to `timeout` seconds for the frame.
@@ -236,7 +223,21 @@ class WaveformReader:
         µs after its commit instead of after an idle CPU's wake-up, for about
         window / period of a core.
         """
-        return self._wait(timeout, lambda: self.read_next(out), predict)
+        if predict:
+            return self._wait(timeout, lambda: self.read_next(out), predict)
+        return self._wait_next(timeout, self._dest(out))
+
+    def _wait_next(self, timeout: float, dest: memoryview | None) -> Frame | FrameView | None:
+        deadline = time.monotonic() + timeout
+        while True:
+            slice_ns = int(max(0.0, min(deadline - time.monotonic(), LIVENESS_INTERVAL)) * 1e9)
+            got = self._take_next(dest, slice_ns)
+            if got is not None:
+                return got
+            if not self.writer_alive():
+                raise ShmWriterGone(f"the writer of {self.name!r} is gone (it closed, crashed or was killed)")
+            if deadline - time.monotonic() <= 0:
+                return None
 
     def _wait(self, timeout: float, attempt: Callable[[], T | None], predict: bool = False) -> T | None:
         deadline = time.monotonic() + timeout
@@ -284,18 +285,16 @@ class WaveformReader:
         frames passed over.  The stream moves on even if the view later turns
         out to have been overwritten.
         """
-        def view(index: int, skipped: int) -> FrameView | None:
-            info = _seqlock.peek(self._map, index)
-            return FrameView(self, info, skipped) if info[0] == _seqlock.OK else None
-
-        return self._follow(view)
+        return self._take_next(None, 0)
 
     def wait_view(self, timeout: float, predict: bool = False) -> FrameView | None:
         """Like wait_next, without copying: sleep on the futex up to `timeout` s, then view the next frame.
 
         `predict=True`: sleep only until shortly before the frame is due, then poll (see wait_next).
         """
-        return self._wait(timeout, self.view_next, predict)
+        if predict:
+            return self._wait(timeout, self.view_next, predict)
+        return self._wait_next(timeout, None)
 
     def view_latest(self) -> FrameView | None:
         """A zero-copy view of the newest frame (None if none yet), validated when its `with` block ends."""
@@ -306,8 +305,7 @@ class WaveformReader:
             info = _seqlock.peek(self._map, count - 1)
             if info[0] == _seqlock.OK:
                 return FrameView(self, info)
-        raise ShmError(f"the writer of {self.name!r} lapped this reader {_LATEST_ATTEMPTS} times in a row: "
-                       "give it more slots")
+        raise self._lapped(_LATEST_ATTEMPTS)
 
     def close(self) -> None:
         """Unmap the segment (a reader never unlinks it)."""

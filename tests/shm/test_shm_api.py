@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import stat
 import threading
 
@@ -65,18 +66,33 @@ def test_read_latest_returns_the_newest_frame(channel):
     assert frame.frame_index == 9 and bytes(frame.data) == bytes([9]) * 10
 
 
-def test_read_next_follows_in_order_and_counts_skipped_frames(channel):
+NEXT = {"read_next": lambda reader, out=None: reader.read_next(out),
+        "wait_next": lambda reader, out=None: reader.wait_next(timeout=0, out=out)}
+VIEW_NEXT = {"view_next": lambda reader: reader.view_next(), "wait_view": lambda reader: reader.wait_view(timeout=0)}
+
+
+@pytest.mark.parametrize("take", [*NEXT.values(), *VIEW_NEXT.values()], ids=[*NEXT, *VIEW_NEXT])
+def test_next_follows_in_order_and_counts_skipped_frames(channel, take):
     writer, reader = channel
     writer.write(b"a")
     writer.write(b"b")
-    assert [bytes(reader.read_next().data) for _ in range(2)] == [b"a", b"b"]
-    assert reader.read_next() is None
+    assert [bytes(take(reader).data) for _ in range(2)] == [b"a", b"b"]
+    assert take(reader) is None
     for i in range(10):  # frames 2..11; a ring of 4 keeps at most the last 3 safely
         writer.write(bytes([i]))
-    frame = reader.read_next()
+    frame = take(reader)
     assert (frame.frame_index, frame.skipped) == (9, 7)
-    assert [reader.read_next().frame_index for _ in range(2)] == [10, 11]
-    assert reader.read_next() is None
+    assert [take(reader).frame_index for _ in range(2)] == [10, 11]
+    assert take(reader) is None
+
+
+@pytest.mark.parametrize("take", NEXT.values(), ids=NEXT.keys())
+def test_next_into_a_destination_too_small_is_refused_and_the_frame_kept(channel, take):
+    writer, reader = channel
+    writer.write(bytes(100))
+    with pytest.raises(ShmError, match="smaller than the 100-byte frame"):
+        take(reader, bytearray(50))
+    assert take(reader, bytearray(100)).frame_index == 0
 
 
 def test_frame_larger_than_a_slot_is_refused(channel):
@@ -111,15 +127,53 @@ def test_wait_next_times_out_without_a_frame(channel):
     assert reader.wait_next(timeout=0.05) is None
 
 
-def test_wait_next_wakes_for_a_frame_written_by_another_thread(channel):
+def _wait_and_keep_bytes(reader: WaveformReader, in_place: bool) -> bytes:
+    if not in_place:
+        return bytes(reader.wait_next(timeout=30).data)
+    with reader.wait_view(timeout=30) as view:
+        return bytes(view.data)
+
+
+@pytest.mark.parametrize("in_place", [False, True], ids=["wait_next", "wait_view"])
+def test_waiting_reader_wakes_for_a_frame_written_by_another_thread(channel, in_place):
     writer, reader = channel
     got = []
-    waiting = threading.Thread(target=lambda: got.append(reader.wait_next(timeout=30)))
+    waiting = threading.Thread(target=lambda: got.append(_wait_and_keep_bytes(reader, in_place)))
     waiting.start()
     writer.write(b"wake up")  # the GIL is released while the reader sleeps, or this would deadlock
     waiting.join(30)
     assert not waiting.is_alive()
-    assert bytes(got[0].data) == b"wake up"
+    assert got == [b"wake up"]
+
+
+class Interrupted(Exception):
+    pass
+
+
+def test_a_signal_interrupts_wait_next_and_its_handler_runs(channel):
+    _, reader = channel
+    main = threading.get_ident()
+    caught = threading.Event()
+
+    def interrupt(signum, frame):
+        if not caught.is_set():  # once: a late signal must not raise again during the cleanup
+            caught.set()
+            raise Interrupted
+
+    def keep_signalling():  # until the handler has run: the first signal may come before the futex wait
+        while not caught.wait(0.01):
+            signal.pthread_kill(main, signal.SIGUSR1)
+
+    previous = signal.signal(signal.SIGUSR1, interrupt)
+    sender = threading.Thread(target=keep_signalling)
+    try:
+        sender.start()
+        with pytest.raises(Interrupted):
+            reader.wait_next(timeout=60)
+    finally:
+        caught.set()
+        sender.join()
+        signal.signal(signal.SIGUSR1, previous)
 
 
 def test_names_are_normalised_and_checked():
