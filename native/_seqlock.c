@@ -273,24 +273,26 @@ static PyObject *py_frame_count(PyObject *self, PyObject *args)
 }
 
 PyDoc_STRVAR(wait_doc,
-             "wait(segment, seen, timeout_ns) -> frame count once it exceeds seen, or None after timeout_ns "
-             "(negative: no limit); sleeps on a futex with the GIL released");
+             "wait(segment, seen, timeout_ns[, follow_ns]) -> frame count once it exceeds seen, or None after "
+             "timeout_ns (negative: no limit); sleeps on a futex with the GIL released.  Woken as a write "
+             "begins on another CPU, it polls for that write's commit up to follow_ns (default "
+             "SPINE_SHM_FOLLOW_NS; 0: sleeps until the commit)");
 static PyObject *py_wait(PyObject *self, PyObject *args)
 {
     PyObject *obj;
     segment_ref seg;
     unsigned long long seen;
-    long long timeout_ns, left;
+    long long timeout_ns, left, follow_ns = SPINE_SHM_FOLLOW_NS;
     int64_t r;
     int err;
     struct timespec t0, t1;
-    if (!PyArg_ParseTuple(args, "OKL:wait", &obj, &seen, &timeout_ns)) return NULL;
+    if (!PyArg_ParseTuple(args, "OKL|L:wait", &obj, &seen, &timeout_ns, &follow_ns)) return NULL;
     if (segment_acquire(obj, &seg) != 0) return NULL;
     clock_gettime(CLOCK_MONOTONIC, &t0);
     left = timeout_ns;
     for (;;) {
         Py_BEGIN_ALLOW_THREADS
-        r = spine_shm_wait(seg.h, seen, left);
+        r = spine_shm_wait_follow(seg.h, seen, left, follow_ns);
         err = errno;
         Py_END_ALLOW_THREADS
         if (r >= 0) break;
@@ -317,11 +319,11 @@ static PyObject *py_wait(PyObject *self, PyObject *args)
 }
 
 PyDoc_STRVAR(wait_next_doc,
-             "wait_next(segment, out, next, timeout_ns, attempts) -> (status, frame_index, slot_index, seq, "
+             "wait_next(segment, out, next, timeout_ns, attempts[, follow_ns]) -> (status, frame_index, slot_index, seq, "
              "data_size, timestamp_ns, next, skipped); takes frame `next` (or the oldest still in the ring if "
              "the reader lagged): copies it into out, or with out None only peeks at it (check() it after use). "
              "If it is not there yet, sleeps on the futex up to timeout_ns (negative: no limit; 0: no sleep) "
-             "and returns status NOT_YET after that.  The wait and the copy run in one call with the GIL "
+             "and returns status NOT_YET after that (follow_ns as in wait()).  The wait and the copy run in one call with the GIL "
              "released, so no Python runs between the wake-up and the copy");
 static PyObject *py_wait_next(PyObject *self, PyObject *args)
 {
@@ -331,14 +333,15 @@ static PyObject *py_wait_next(PyObject *self, PyObject *args)
     int have_out;
     static char empty;
     unsigned long long next, skipped = 0;
-    long long timeout_ns, left;
+    long long timeout_ns, left, follow_ns = SPINE_SHM_FOLLOW_NS;
     unsigned int attempts;
     spine_shm_frame_info info;
     spine_shm_status st;
     int err = 0;
     struct timespec t0, t1;
     memset(&info, 0, sizeof info);
-    if (!PyArg_ParseTuple(args, "OOKLI:wait_next", &obj, &dest, &next, &timeout_ns, &attempts)) return NULL;
+    if (!PyArg_ParseTuple(args, "OOKLI|L:wait_next", &obj, &dest, &next, &timeout_ns, &attempts,
+                          &follow_ns)) return NULL;
     have_out = dest != Py_None;
     if (have_out) {
         if (PyObject_GetBuffer(dest, &out, PyBUF_WRITABLE | PyBUF_ANY_CONTIGUOUS) != 0) return NULL;
@@ -361,7 +364,7 @@ static PyObject *py_wait_next(PyObject *self, PyObject *args)
                 err = ETIMEDOUT;
                 break;
             }
-            if (spine_shm_wait(seg.h, n, left) < 0) {
+            if (spine_shm_wait_follow(seg.h, n, left, follow_ns) < 0) {
                 err = errno;
                 break;
             }
@@ -436,6 +439,7 @@ PyMODINIT_FUNC PyInit__seqlock(void)
     ADD_INT("OVERWRITTEN", SPINE_SHM_OVERWRITTEN)
     ADD_INT("BUFFER_SMALL", SPINE_SHM_BUFFER_SMALL)
     ADD_INT("EMPTY", SPINE_SHM_EMPTY)
+    ADD_INT("FOLLOW_NS", SPINE_SHM_FOLLOW_NS)
 #undef ADD_INT
     return m;
 }

@@ -34,6 +34,7 @@
 #include <limits.h>
 #include <time.h>
 #include <unistd.h>
+#include <sched.h>
 #include <linux/futex.h>
 #include <sys/syscall.h>
 
@@ -119,9 +120,11 @@ typedef struct spine_shm_header {
     uint8_t pad1[24];
     /* cache line 2: progress, written by the writer only */
     SPINE_ATOMIC(uint64_t) frame_count; /* frames committed; latest = frame_count-1 */
-    SPINE_ATOMIC(uint32_t) wake_seq;    /* futex word: +1 after every commit */
-    uint32_t pad2a;
-    uint8_t pad2[48];
+    SPINE_ATOMIC(uint32_t) wake_seq;    /* futex word: +1 at every begin and every commit */
+    SPINE_ATOMIC(int32_t) writer_cpu;   /* CPU the latest write began on, -1 = unknown */
+    SPINE_ATOMIC(int64_t) begun_ns;     /* CLOCK_MONOTONIC when the latest write began, 0 = none yet */
+    SPINE_ATOMIC(int64_t) write_ns;     /* how long the latest committed write took (begin to commit) */
+    uint8_t pad2[32];
     /* cache line 3: written by readers only */
     SPINE_ATOMIC(uint32_t) waiters;     /* readers asleep (or about to) on wake_seq */
     uint8_t pad3[60];
@@ -142,6 +145,7 @@ SPINE_STATIC_ASSERT(sizeof(spine_shm_header) == 4 * SPINE_SHM_CACHE_LINE, "heade
 SPINE_STATIC_ASSERT(offsetof(spine_shm_header, segment_id) == 64, "identity on line 1");
 SPINE_STATIC_ASSERT(offsetof(spine_shm_header, frame_count) == 128, "progress on line 2");
 SPINE_STATIC_ASSERT(offsetof(spine_shm_header, waiters) == 192, "waiters on line 3");
+SPINE_STATIC_ASSERT(offsetof(spine_shm_header, begun_ns) == 144, "write timing on line 2");
 SPINE_STATIC_ASSERT(sizeof(spine_shm_slot_ctrl) == SPINE_SHM_CTRL_STRIDE, "slot ctrl is 2 lines");
 SPINE_STATIC_ASSERT(offsetof(spine_shm_slot_ctrl, frame_index) == 64, "meta on its own line");
 SPINE_STATIC_ASSERT(sizeof(SPINE_ATOMIC(uint64_t)) == 8, "lock-free 64-bit atomics");
@@ -232,6 +236,7 @@ static inline int spine_shm_init(void *base, uint64_t map_size, uint32_t slot_co
     h->total_size = g.total_size;
     h->segment_id = segment_id;
     h->created_ns = created_ns;
+    SPINE_STORE(&h->writer_cpu, -1, SPINE_RELAXED);
     for (i = 0; i < slot_count; i++) {
         spine_shm_slot_ctrl *c = spine_shm_ctrl(h, i);
         SPINE_STORE(&c->seq, 0, SPINE_RELAXED);
@@ -364,7 +369,34 @@ typedef struct spine_shm_frame_info {
     uint64_t seq;          /* the slot's (even) counter after the write */
     uint64_t data_size;
     int64_t timestamp_ns;
+    int64_t begun_ns;      /* writer only: CLOCK_MONOTONIC at write_begin */
 } spine_shm_frame_info;
+
+static inline int64_t spine_shm__now_ns(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (int64_t)t.tv_sec * 1000000000 + t.tv_nsec;
+}
+
+/* The CPU this thread runs on, -1 if unknown (sched_getcpu is GNU; elsewhere the getcpu syscall). */
+static inline int spine_shm__cpu(void)
+{
+#if defined(__USE_GNU)
+    return sched_getcpu();
+#else
+    unsigned cpu;
+    return syscall(SYS_getcpu, &cpu, NULL, NULL) == 0 ? (int)cpu : -1;
+#endif
+}
+
+/* Bump the futex word and wake whoever sleeps on it (no syscall when nobody does). */
+static inline void spine_shm__wake(spine_shm_header *h)
+{
+    SPINE_FETCH_ADD(&h->wake_seq, 1, SPINE_SEQ_CST);
+    if (SPINE_LOAD(&h->waiters, SPINE_SEQ_CST) != 0)
+        syscall(SYS_futex, (void *)&h->wake_seq, FUTEX_WAKE, INT_MAX, NULL, NULL, 0);
+}
 
 /*
  * Writer, step 1: open the next slot for writing (counter becomes odd).
@@ -381,6 +413,17 @@ static inline spine_word_t *spine_shm_write_begin(spine_shm_header *h, spine_shm
     info->frame_index = frame;
     info->slot_index = slot;
     info->seq = s + 2;
+    /*
+     * Early wake-up: readers asleep on the futex wake now, while this write
+     * runs, and follow it from their own CPU (spine_shm_wait), so the time a
+     * sleeping CPU takes to wake up overlaps the write instead of following
+     * the commit.  begun_ns, write_ns and writer_cpu only tell a woken reader
+     * how long to poll; no correctness depends on them.
+     */
+    info->begun_ns = spine_shm__now_ns();
+    SPINE_STORE(&h->writer_cpu, (int32_t)spine_shm__cpu(), SPINE_RELAXED);
+    SPINE_STORE(&h->begun_ns, info->begun_ns, SPINE_RELAXED);
+    spine_shm__wake(h);
     return spine_shm_payload(h, slot);
 }
 
@@ -393,9 +436,8 @@ static inline void spine_shm_write_commit(spine_shm_header *h, spine_shm_frame_i
     SPINE_STORE(&c->timestamp_ns, info->timestamp_ns, SPINE_RELAXED);
     SPINE_STORE(&c->seq, info->seq, SPINE_RELEASE); /* all data stores before the even counter */
     SPINE_STORE(&h->frame_count, info->frame_index + 1, SPINE_RELEASE);
-    SPINE_FETCH_ADD(&h->wake_seq, 1, SPINE_SEQ_CST);
-    if (SPINE_LOAD(&h->waiters, SPINE_SEQ_CST) != 0)
-        syscall(SYS_futex, (void *)&h->wake_seq, FUTEX_WAKE, INT_MAX, NULL, NULL, 0);
+    SPINE_STORE(&h->write_ns, spine_shm__now_ns() - info->begun_ns, SPINE_RELAXED);
+    spine_shm__wake(h); /* readers that went back to sleep, or came after the begin */
 }
 
 /* Writer: the whole frame in one call. Returns -1 if n exceeds the slot size. */
@@ -529,17 +571,72 @@ static inline spine_shm_status spine_shm_read_next(spine_shm_header *h, uint64_t
 }
 
 /*
+ * How long a reader woken at a write's begin polls for its commit: the
+ * latest write's duration and half again, plus SPINE_SHM_FOLLOW_SLACK_NS,
+ * never more than the caller's follow_ns (SPINE_SHM_FOLLOW_NS by default).
+ */
+#define SPINE_SHM_FOLLOW_NS INT64_C(500000)
+#define SPINE_SHM_FOLLOW_SLACK_NS INT64_C(20000)
+
+#if defined(__x86_64__) || defined(__i386__)
+#define SPINE_CPU_RELAX() __builtin_ia32_pause()
+#elif defined(__aarch64__)
+#define SPINE_CPU_RELAX() __asm__ __volatile__("yield")
+#else
+#define SPINE_CPU_RELAX() ((void)0)
+#endif
+
+/*
+ * A reader woken while frame `seen` is being written: poll frame_count until
+ * the commit, for as long as the write is expected to take, but only if the
+ * writer runs on another CPU (on the writer's own CPU polling would only hold
+ * the writer up).  Returns the frame count, which is still `seen` if the
+ * commit did not come in time; the caller then sleeps again and the commit's
+ * wake-up reaches it.  Polls no later than `until_ns` (CLOCK_MONOTONIC).
+ */
+static inline uint64_t spine_shm__follow(spine_shm_header *h, uint64_t seen, int64_t follow_ns, int64_t until_ns)
+{
+    uint64_t fc = SPINE_LOAD(&h->frame_count, SPINE_ACQUIRE);
+    spine_shm_slot_ctrl *c;
+    int64_t begun, took, end;
+    int32_t cpu;
+    unsigned i;
+    if (fc != seen || follow_ns <= 0) return fc;
+    c = spine_shm_ctrl(h, (uint32_t)(fc % h->slot_count));
+    if (!(SPINE_LOAD(&c->seq, SPINE_ACQUIRE) & 1u)) return fc; /* no write in progress */
+    cpu = SPINE_LOAD(&h->writer_cpu, SPINE_RELAXED);
+    if (cpu >= 0 && cpu == spine_shm__cpu()) return fc;
+    begun = SPINE_LOAD(&h->begun_ns, SPINE_RELAXED);
+    took = SPINE_LOAD(&h->write_ns, SPINE_RELAXED);
+    if (took < 0 || took > follow_ns) took = follow_ns;
+    end = begun + took + took / 2 + SPINE_SHM_FOLLOW_SLACK_NS;
+    if (end > begun + follow_ns) end = begun + follow_ns;
+    if (until_ns >= 0 && end > until_ns) end = until_ns;
+    while (spine_shm__now_ns() < end) {
+        for (i = 0; i < 64; i++) {
+            fc = SPINE_LOAD(&h->frame_count, SPINE_ACQUIRE);
+            if (fc != seen) return fc;
+            SPINE_CPU_RELAX();
+        }
+    }
+    return SPINE_LOAD(&h->frame_count, SPINE_ACQUIRE);
+}
+
+/*
  * Sleep until frame_count exceeds `seen` or timeout_ns elapses (negative:
  * no limit).  Returns the frame count, or -1 with errno EINTR (a signal
  * arrived; the caller handles it and calls again) or ETIMEDOUT.
- * Sleeps on a futex on the shared wake counter; the writer wakes it.
+ * Sleeps on a futex on the shared wake counter.  The writer wakes it when a
+ * write begins; the reader then polls for that write's commit for at most
+ * follow_ns (0: never polls, sleeps until the commit's wake-up), see
+ * spine_shm__follow.
  */
-static inline int64_t spine_shm_wait(spine_shm_header *h, uint64_t seen, int64_t timeout_ns)
+static inline int64_t spine_shm_wait_follow(spine_shm_header *h, uint64_t seen, int64_t timeout_ns,
+                                            int64_t follow_ns)
 {
-    struct timespec start, now, rel;
-    int64_t left = timeout_ns;
+    int64_t start = spine_shm__now_ns(), left = timeout_ns;
+    struct timespec rel;
     uint64_t fc;
-    clock_gettime(CLOCK_MONOTONIC, &start);
     for (;;) {
         uint32_t w;
         long r;
@@ -557,17 +654,22 @@ static inline int64_t spine_shm_wait(spine_shm_header *h, uint64_t seen, int64_t
         r = syscall(SYS_futex, (void *)&h->wake_seq, FUTEX_WAIT, w, timeout_ns >= 0 ? &rel : NULL, NULL, 0);
         SPINE_FETCH_SUB(&h->waiters, 1, SPINE_SEQ_CST);
         if (r != 0 && errno == EINTR) return -1;
-        fc = SPINE_LOAD(&h->frame_count, SPINE_ACQUIRE);
+        fc = spine_shm__follow(h, seen, follow_ns, timeout_ns >= 0 ? start + timeout_ns : -1);
         if (fc > seen) return (int64_t)fc;
         if (timeout_ns >= 0) {
-            clock_gettime(CLOCK_MONOTONIC, &now);
-            left = timeout_ns - ((int64_t)(now.tv_sec - start.tv_sec) * 1000000000 + (now.tv_nsec - start.tv_nsec));
+            left = timeout_ns - (spine_shm__now_ns() - start);
             if (left <= 0) {
                 errno = ETIMEDOUT;
                 return -1;
             }
         }
     }
+}
+
+/* spine_shm_wait_follow with the default follow time (SPINE_SHM_FOLLOW_NS). */
+static inline int64_t spine_shm_wait(spine_shm_header *h, uint64_t seen, int64_t timeout_ns)
+{
+    return spine_shm_wait_follow(h, seen, timeout_ns, SPINE_SHM_FOLLOW_NS);
 }
 
 #ifdef __cplusplus

@@ -82,9 +82,20 @@ class WaveformReader:
     Opening checks the segment's owner, mode and layout (ShmLayoutError says
     what is wrong).  `read_next` and `wait_next` follow the stream from the
     frames committed after opening; `read_latest` jumps to the newest.
+
+    A reader asleep in a wait is woken when a write begins and, if the
+    writer runs on another CPU, polls for that write's commit for about as
+    long as the previous write took (at most `follow_us`, 500 µs by
+    default): the time a sleeping CPU needs to wake up then overlaps the
+    write, and the frame is held microseconds after its commit.  That costs
+    the reader about one write's duration of CPU per frame; `follow_us=0`
+    sleeps until the commit instead.
     """
 
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, follow_us: float = _seqlock.FOLLOW_NS / 1000) -> None:
+        if not 0 <= follow_us <= 1_000_000:
+            raise ShmError(f"follow_us must be between 0 and 1,000,000 µs, not {follow_us!r}")
+        self.follow_ns = int(follow_us * 1000)
         self.name = normalize_name(name)
         self._map = open_segment(self.name)
         try:
@@ -198,7 +209,8 @@ class WaveformReader:
         sleep and the copy, with the GIL released: no Python runs between the
         writer's wake-up and the copy.  None when no frame came in time.
         """
-        *info, self._next, skipped = _seqlock.wait_next(self._map, dest, self._next, timeout_ns, _NEXT_ATTEMPTS)
+        *info, self._next, skipped = _seqlock.wait_next(self._map, dest, self._next, timeout_ns, _NEXT_ATTEMPTS,
+                                                           self.follow_ns)
         status = info[0]
         if status == _seqlock.OK:
             return FrameView(self, info, skipped) if dest is None else self._frame(info, dest, skipped)
@@ -254,7 +266,7 @@ class WaveformReader:
             left = deadline - time.monotonic()
             if left > 0:
                 slice_ns = int(min(left, LIVENESS_INTERVAL) * 1e9)
-                if _seqlock.wait(self._map, self._next, slice_ns) is not None:
+                if _seqlock.wait(self._map, self._next, slice_ns, self.follow_ns) is not None:
                     continue
             if not self.writer_alive():
                 raise ShmWriterGone(f"the writer of {self.name!r} is gone (it closed, crashed or was killed)")
