@@ -153,7 +153,6 @@ static PyObject *py_write(PyObject *self, PyObject *args)
     Py_buffer data;
     long long ts;
     spine_shm_frame_info info;
-    spine_word_t *dst;
     struct timespec committed;
     if (!PyArg_ParseTuple(args, "Oy*L:write", &obj, &data, &ts)) return NULL;
     if (segment_acquire(obj, &seg) != 0) {
@@ -169,8 +168,8 @@ static PyObject *py_write(PyObject *self, PyObject *args)
     }
     /* spine_shm_write, with the time of the commit taken between the data copy and the commit */
     Py_BEGIN_ALLOW_THREADS
-    dst = spine_shm_write_begin(seg.h, &info);
-    spine_shm_store_bytes(dst, data.buf, (uint64_t)data.len);
+    spine_shm_write_begin(seg.h, &info);
+    spine_shm_store_payload(seg.h, &info, data.buf, (uint64_t)data.len);
     info.data_size = (uint64_t)data.len;
     info.timestamp_ns = ts;
     clock_gettime(CLOCK_MONOTONIC, &committed);
@@ -319,12 +318,14 @@ static PyObject *py_wait(PyObject *self, PyObject *args)
 }
 
 PyDoc_STRVAR(wait_next_doc,
-             "wait_next(segment, out, next, timeout_ns, attempts[, follow_ns]) -> (status, frame_index, slot_index, seq, "
-             "data_size, timestamp_ns, next, skipped); takes frame `next` (or the oldest still in the ring if "
+             "wait_next(segment, out, next, timeout_ns, attempts[, follow_ns]) -> (status, frame_index, slot_index, "
+             "seq, data_size, timestamp_ns, next, skipped); takes frame `next` (or the oldest still in the ring if "
              "the reader lagged): copies it into out, or with out None only peeks at it (check() it after use). "
              "If it is not there yet, sleeps on the futex up to timeout_ns (negative: no limit; 0: no sleep) "
-             "and returns status NOT_YET after that (follow_ns as in wait()).  The wait and the copy run in one call with the GIL "
-             "released, so no Python runs between the wake-up and the copy");
+             "and returns status NOT_YET after that.  Copying, it wakes when the frame's write begins on another "
+             "CPU and copies along behind it for up to follow_ns (spine_shm_copy_along); peeking, it polls for the "
+             "commit as wait() does.  The wait and the copy run in one call with the GIL released, so no Python "
+             "runs between the wake-up and the copy");
 static PyObject *py_wait_next(PyObject *self, PyObject *args)
 {
     PyObject *obj, *dest;
@@ -356,19 +357,8 @@ static PyObject *py_wait_next(PyObject *self, PyObject *args)
     for (;;) {
         uint64_t n = next, sk = skipped;
         Py_BEGIN_ALLOW_THREADS
-        for (;;) {
-            st = spine_shm_read_next(seg.h, &n, have_out ? out.buf : NULL, have_out ? (uint64_t)out.len : 0, &info,
-                                     &sk, attempts);
-            if (st != SPINE_SHM_NOT_YET) break;
-            if (left == 0) {
-                err = ETIMEDOUT;
-                break;
-            }
-            if (spine_shm_wait_follow(seg.h, n, left, follow_ns) < 0) {
-                err = errno;
-                break;
-            }
-        }
+        st = spine_shm_wait_next(seg.h, &n, have_out ? out.buf : NULL, have_out ? (uint64_t)out.len : 0, &info, &sk,
+                                 attempts, left, follow_ns, &err);
         Py_END_ALLOW_THREADS
         next = n;
         skipped = sk;

@@ -138,7 +138,8 @@ typedef struct spine_shm_slot_ctrl {
     SPINE_ATOMIC(uint64_t) frame_index; /* SPINE_SHM_NO_FRAME when empty */
     SPINE_ATOMIC(uint64_t) data_size;
     SPINE_ATOMIC(int64_t) timestamp_ns;
-    uint8_t pad1[40];
+    SPINE_ATOMIC(uint64_t) progress;    /* bytes of the write in progress stored so far (a hint, see below) */
+    uint8_t pad1[32];
 } spine_shm_slot_ctrl;
 
 SPINE_STATIC_ASSERT(sizeof(spine_shm_header) == 4 * SPINE_SHM_CACHE_LINE, "header is 4 cache lines");
@@ -148,6 +149,7 @@ SPINE_STATIC_ASSERT(offsetof(spine_shm_header, waiters) == 192, "waiters on line
 SPINE_STATIC_ASSERT(offsetof(spine_shm_header, begun_ns) == 144, "write timing on line 2");
 SPINE_STATIC_ASSERT(sizeof(spine_shm_slot_ctrl) == SPINE_SHM_CTRL_STRIDE, "slot ctrl is 2 lines");
 SPINE_STATIC_ASSERT(offsetof(spine_shm_slot_ctrl, frame_index) == 64, "meta on its own line");
+SPINE_STATIC_ASSERT(offsetof(spine_shm_slot_ctrl, progress) == 88, "progress beside the meta");
 SPINE_STATIC_ASSERT(sizeof(SPINE_ATOMIC(uint64_t)) == 8, "lock-free 64-bit atomics");
 
 /* Geometry derived from (slot_count, slot_size); 0 on success, -1 if absurd. */
@@ -408,7 +410,9 @@ static inline spine_word_t *spine_shm_write_begin(spine_shm_header *h, spine_shm
     uint32_t slot = (uint32_t)(frame % h->slot_count);
     spine_shm_slot_ctrl *c = spine_shm_ctrl(h, slot);
     uint64_t s = SPINE_LOAD(&c->seq, SPINE_RELAXED);
-    SPINE_STORE(&c->seq, s + 1, SPINE_RELAXED);
+    SPINE_STORE(&c->progress, 0, SPINE_RELAXED);
+    /* release: a reader that sees the odd counter sees the progress reset too */
+    SPINE_STORE(&c->seq, s + 1, SPINE_RELEASE);
     SPINE_FENCE(SPINE_RELEASE); /* the odd counter is visible before any data store */
     info->frame_index = frame;
     info->slot_index = slot;
@@ -440,14 +444,36 @@ static inline void spine_shm_write_commit(spine_shm_header *h, spine_shm_frame_i
     spine_shm__wake(h); /* readers that went back to sleep, or came after the begin */
 }
 
+/*
+ * Writer, between begin and commit: store the payload in chunks of
+ * SPINE_SHM_CHUNK bytes, publishing after each how much is stored (release),
+ * so that a copying reader can copy along behind the write
+ * (spine_shm_copy_along) and hold the frame right after the commit.
+ */
+#define SPINE_SHM_CHUNK UINT64_C(65536)
+
+static inline void spine_shm_store_payload(spine_shm_header *h, const spine_shm_frame_info *info, const void *src,
+                                           uint64_t n)
+{
+    spine_shm_slot_ctrl *c = spine_shm_ctrl(h, info->slot_index);
+    spine_word_t *dst = spine_shm_payload(h, info->slot_index);
+    const unsigned char *s = (const unsigned char *)src;
+    uint64_t done = 0;
+    while (n - done > SPINE_SHM_CHUNK) {
+        spine_shm_store_bytes(dst + done / 8, s + done, SPINE_SHM_CHUNK);
+        done += SPINE_SHM_CHUNK;
+        SPINE_STORE(&c->progress, done, SPINE_RELEASE);
+    }
+    spine_shm_store_bytes(dst + done / 8, s + done, n - done); /* the rest is published by the commit */
+}
+
 /* Writer: the whole frame in one call. Returns -1 if n exceeds the slot size. */
 static inline int spine_shm_write(spine_shm_header *h, const void *data, uint64_t n, int64_t timestamp_ns,
                                   spine_shm_frame_info *info)
 {
-    spine_word_t *dst;
     if (n > h->slot_size) return -1;
-    dst = spine_shm_write_begin(h, info);
-    spine_shm_store_bytes(dst, data, n);
+    spine_shm_write_begin(h, info);
+    spine_shm_store_payload(h, info, data, n);
     info->data_size = n;
     info->timestamp_ns = timestamp_ns;
     spine_shm_write_commit(h, info);
@@ -587,6 +613,26 @@ static inline spine_shm_status spine_shm_read_next(spine_shm_header *h, uint64_t
 #endif
 
 /*
+ * Until when (CLOCK_MONOTONIC) a woken reader follows the write in progress.
+ * begun_ns and write_ns come from shared memory: both are clamped (a stale
+ * or garbled value only shortens or lengthens the poll, within follow_ns).
+ */
+static inline int64_t spine_shm__follow_end(spine_shm_header *h, int64_t follow_ns, int64_t until_ns)
+{
+    int64_t now = spine_shm__now_ns(), end;
+    int64_t begun = SPINE_LOAD(&h->begun_ns, SPINE_RELAXED);
+    int64_t took = SPINE_LOAD(&h->write_ns, SPINE_RELAXED);
+    if (follow_ns > INT64_C(1000000000)) follow_ns = INT64_C(1000000000);
+    if (begun > now) begun = now;
+    if (begun < now - follow_ns) begun = now - follow_ns;
+    if (took < 0 || took > follow_ns) took = follow_ns;
+    end = begun + took + took / 2 + SPINE_SHM_FOLLOW_SLACK_NS;
+    if (end > begun + follow_ns) end = begun + follow_ns;
+    if (until_ns >= 0 && end > until_ns) end = until_ns;
+    return end;
+}
+
+/*
  * A reader woken while frame `seen` is being written: poll frame_count until
  * the commit, for as long as the write is expected to take, but only if the
  * writer runs on another CPU (on the writer's own CPU polling would only hold
@@ -598,7 +644,7 @@ static inline uint64_t spine_shm__follow(spine_shm_header *h, uint64_t seen, int
 {
     uint64_t fc = SPINE_LOAD(&h->frame_count, SPINE_ACQUIRE);
     spine_shm_slot_ctrl *c;
-    int64_t begun, took, end;
+    int64_t end;
     int32_t cpu;
     unsigned i;
     if (fc != seen || follow_ns <= 0) return fc;
@@ -606,12 +652,7 @@ static inline uint64_t spine_shm__follow(spine_shm_header *h, uint64_t seen, int
     if (!(SPINE_LOAD(&c->seq, SPINE_ACQUIRE) & 1u)) return fc; /* no write in progress */
     cpu = SPINE_LOAD(&h->writer_cpu, SPINE_RELAXED);
     if (cpu >= 0 && cpu == spine_shm__cpu()) return fc;
-    begun = SPINE_LOAD(&h->begun_ns, SPINE_RELAXED);
-    took = SPINE_LOAD(&h->write_ns, SPINE_RELAXED);
-    if (took < 0 || took > follow_ns) took = follow_ns;
-    end = begun + took + took / 2 + SPINE_SHM_FOLLOW_SLACK_NS;
-    if (end > begun + follow_ns) end = begun + follow_ns;
-    if (until_ns >= 0 && end > until_ns) end = until_ns;
+    end = spine_shm__follow_end(h, follow_ns, until_ns);
     while (spine_shm__now_ns() < end) {
         for (i = 0; i < 64; i++) {
             fc = SPINE_LOAD(&h->frame_count, SPINE_ACQUIRE);
@@ -670,6 +711,165 @@ static inline int64_t spine_shm_wait_follow(spine_shm_header *h, uint64_t seen, 
 static inline int64_t spine_shm_wait(spine_shm_header *h, uint64_t seen, int64_t timeout_ns)
 {
     return spine_shm_wait_follow(h, seen, timeout_ns, SPINE_SHM_FOLLOW_NS);
+}
+
+/*
+ * Sleep until frame_count exceeds `seen` or the write of frame `seen` has
+ * begun, or timeout_ns elapses (negative: no limit).  Returns the frame
+ * count, or -1 with errno EINTR or ETIMEDOUT.
+ */
+static inline int64_t spine_shm_wait_begin(spine_shm_header *h, uint64_t seen, int64_t timeout_ns)
+{
+    int64_t start = spine_shm__now_ns(), left = timeout_ns;
+    struct timespec rel;
+    for (;;) {
+        uint32_t w;
+        uint64_t fc;
+        long r;
+        SPINE_FETCH_ADD(&h->waiters, 1, SPINE_SEQ_CST);
+        w = SPINE_LOAD(&h->wake_seq, SPINE_SEQ_CST);
+        fc = SPINE_LOAD(&h->frame_count, SPINE_ACQUIRE);
+        if (fc > seen || (fc == seen && (SPINE_LOAD(&spine_shm_ctrl(h, (uint32_t)(fc % h->slot_count))->seq,
+                                                    SPINE_ACQUIRE) & 1u))) {
+            SPINE_FETCH_SUB(&h->waiters, 1, SPINE_SEQ_CST);
+            return (int64_t)fc;
+        }
+        if (timeout_ns >= 0) {
+            rel.tv_sec = left / 1000000000;
+            rel.tv_nsec = left % 1000000000;
+        }
+        r = syscall(SYS_futex, (void *)&h->wake_seq, FUTEX_WAIT, w, timeout_ns >= 0 ? &rel : NULL, NULL, 0);
+        SPINE_FETCH_SUB(&h->waiters, 1, SPINE_SEQ_CST);
+        if (r != 0 && errno == EINTR) return -1;
+        if (timeout_ns >= 0) {
+            left = timeout_ns - (spine_shm__now_ns() - start);
+            if (left <= 0) {
+                errno = ETIMEDOUT;
+                return -1;
+            }
+        }
+    }
+}
+
+/*
+ * Copy frame `frame` into dst while the writer is still writing it: the
+ * chunks the writer has published (slot progress, acquire) are copied as
+ * they come, the rest after the commit, then the counter is checked as in
+ * spine_shm_read_frame.  Consistent for the same reason: every byte copied
+ * before the commit was stored by this write before its release of
+ * `progress` (so nothing older is seen), and a byte of any later write would
+ * make the final re-check fail (the later write's odd counter precedes its
+ * data, release fence against the reader's acquire fence).  Copies along only
+ * when the writer runs on another CPU, and for no longer than the write is
+ * expected to take (as spine_shm__follow), nor past until_ns (negative: no
+ * limit).  SPINE_SHM_NOT_YET: frame not begun, or not committed in time (the
+ * caller sleeps until the commit); OVERWRITTEN: the slot moved on (the caller
+ * takes the next frame); otherwise as spine_shm_read_frame.
+ */
+static inline spine_shm_status spine_shm_copy_along(spine_shm_header *h, uint64_t frame, void *dst, uint64_t cap,
+                                                     spine_shm_frame_info *info, int64_t follow_ns, int64_t until_ns)
+{
+    uint32_t slot = (uint32_t)(frame % h->slot_count);
+    spine_shm_slot_ctrl *c = spine_shm_ctrl(h, slot);
+    spine_word_t *src = spine_shm_payload(h, slot);
+    unsigned char *d = (unsigned char *)dst;
+    uint64_t fc = SPINE_LOAD(&h->frame_count, SPINE_ACQUIRE);
+    uint64_t s0, s, done = 0, p, n, fi, limit;
+    int64_t end, ts;
+    int32_t cpu;
+    if (fc > frame) return spine_shm_read_frame(h, frame, dst, cap, info);
+    if (fc < frame || follow_ns <= 0) return SPINE_SHM_NOT_YET;
+    s0 = SPINE_LOAD(&c->seq, SPINE_ACQUIRE);
+    if (!(s0 & 1u)) return SPINE_SHM_NOT_YET;
+    cpu = SPINE_LOAD(&h->writer_cpu, SPINE_RELAXED);
+    if (cpu >= 0 && cpu == spine_shm__cpu()) return SPINE_SHM_NOT_YET;
+    end = spine_shm__follow_end(h, follow_ns, until_ns);
+    limit = (cap < h->slot_size ? cap : h->slot_size) & ~UINT64_C(7); /* copied in whole words before the commit */
+    for (;;) {
+        unsigned i;
+        p = SPINE_LOAD(&c->progress, SPINE_ACQUIRE);
+        if (p > limit) p = limit;
+        if (p > done) {
+            spine_shm_load_bytes(d + done, src + done / 8, p - done);
+            done = p;
+        }
+        s = SPINE_LOAD(&c->seq, SPINE_ACQUIRE);
+        if (s != s0) break;
+        if (spine_shm__now_ns() >= end) return SPINE_SHM_NOT_YET;
+        for (i = 0; i < 16; i++) SPINE_CPU_RELAX();
+    }
+    if (s != s0 + 1) return SPINE_SHM_OVERWRITTEN; /* lapped: the next read catches up */
+    fi = SPINE_LOAD(&c->frame_index, SPINE_RELAXED);
+    n = SPINE_LOAD(&c->data_size, SPINE_RELAXED);
+    ts = SPINE_LOAD(&c->timestamp_ns, SPINE_RELAXED);
+    if (fi != frame) return SPINE_SHM_OVERWRITTEN; /* the odd counter was a later lap's write */
+    if (n > h->slot_size) n = h->slot_size; /* only a torn read can see this; caught below */
+    if (n > cap) {
+        info->data_size = n;
+        return SPINE_SHM_BUFFER_SMALL;
+    }
+    if (done > n) done = n & ~UINT64_C(7);
+    spine_shm_load_bytes(d + done, src + done / 8, n - done);
+    SPINE_FENCE(SPINE_ACQUIRE); /* the data loads before the re-check */
+    if (SPINE_LOAD(&c->seq, SPINE_RELAXED) != s) return SPINE_SHM_OVERWRITTEN;
+    info->frame_index = fi;
+    info->slot_index = slot;
+    info->seq = s;
+    info->data_size = n;
+    info->timestamp_ns = ts;
+    return SPINE_SHM_OK;
+}
+
+/*
+ * Follow the stream, waiting: spine_shm_read_next, and while frame *next is
+ * not there yet, sleep for it (up to timeout_ns; negative: no limit).  With a
+ * destination and follow_ns > 0 the reader wakes when the frame's write
+ * begins and copies along behind it (spine_shm_copy_along); without one
+ * (peeking) it polls for the commit (spine_shm_wait_follow).  Returns what
+ * spine_shm_read_next returns; SPINE_SHM_NOT_YET with *err ETIMEDOUT after the
+ * timeout, or EINTR when a signal arrived (handle it, then call again).
+ */
+static inline spine_shm_status spine_shm_wait_next(spine_shm_header *h, uint64_t *next, void *dst, uint64_t cap,
+                                                    spine_shm_frame_info *info, uint64_t *skipped,
+                                                    unsigned attempts, int64_t timeout_ns, int64_t follow_ns,
+                                                    int *err)
+{
+    int64_t start = spine_shm__now_ns(), left = timeout_ns;
+    int64_t until = timeout_ns >= 0 ? start + timeout_ns : -1;
+    int along = dst != NULL && follow_ns > 0;
+    *err = 0;
+    for (;;) {
+        spine_shm_status st = spine_shm_read_next(h, next, dst, cap, info, skipped, attempts);
+        int64_t r;
+        if (st != SPINE_SHM_NOT_YET) return st;
+        if (along) {
+            st = spine_shm_copy_along(h, *next, dst, cap, info, follow_ns, until);
+            if (st == SPINE_SHM_OK) {
+                *next += 1;
+                return st;
+            }
+            if (st == SPINE_SHM_BUFFER_SMALL) return st;
+            if (st == SPINE_SHM_OVERWRITTEN) continue; /* read_next catches up */
+        }
+        if (timeout_ns >= 0) {
+            left = timeout_ns - (spine_shm__now_ns() - start);
+            if (left <= 0) {
+                *err = ETIMEDOUT;
+                return SPINE_SHM_NOT_YET;
+            }
+        }
+        if (!along)
+            r = spine_shm_wait_follow(h, *next, left, follow_ns);
+        else if (SPINE_LOAD(&spine_shm_ctrl(h, (uint32_t)(*next % h->slot_count))->seq, SPINE_ACQUIRE) & 1u &&
+                 SPINE_LOAD(&h->frame_count, SPINE_ACQUIRE) == *next)
+            r = spine_shm_wait_follow(h, *next, left, 0); /* gave up copying along: sleep until the commit */
+        else
+            r = spine_shm_wait_begin(h, *next, left);
+        if (r < 0) {
+            *err = errno;
+            return SPINE_SHM_NOT_YET;
+        }
+    }
 }
 
 #ifdef __cplusplus
