@@ -612,6 +612,12 @@ static inline spine_shm_status spine_shm_read_next(spine_shm_header *h, uint64_t
 #define SPINE_CPU_RELAX() ((void)0)
 #endif
 
+/* Whether frame `frame_count` (the next one) is being written: its slot's counter is odd. */
+static inline int spine_shm__writing(spine_shm_header *h, uint64_t frame_count)
+{
+    return (int)(SPINE_LOAD(&spine_shm_ctrl(h, (uint32_t)(frame_count % h->slot_count))->seq, SPINE_ACQUIRE) & 1u);
+}
+
 /*
  * Until when (CLOCK_MONOTONIC) a woken reader follows the write in progress.
  * begun_ns and write_ns come from shared memory: both are clamped (a stale
@@ -643,13 +649,11 @@ static inline int64_t spine_shm__follow_end(spine_shm_header *h, int64_t follow_
 static inline uint64_t spine_shm__follow(spine_shm_header *h, uint64_t seen, int64_t follow_ns, int64_t until_ns)
 {
     uint64_t fc = SPINE_LOAD(&h->frame_count, SPINE_ACQUIRE);
-    spine_shm_slot_ctrl *c;
     int64_t end;
     int32_t cpu;
     unsigned i;
     if (fc != seen || follow_ns <= 0) return fc;
-    c = spine_shm_ctrl(h, (uint32_t)(fc % h->slot_count));
-    if (!(SPINE_LOAD(&c->seq, SPINE_ACQUIRE) & 1u)) return fc; /* no write in progress */
+    if (!spine_shm__writing(h, fc)) return fc;
     cpu = SPINE_LOAD(&h->writer_cpu, SPINE_RELAXED);
     if (cpu >= 0 && cpu == spine_shm__cpu()) return fc;
     end = spine_shm__follow_end(h, follow_ns, until_ns);
@@ -663,17 +667,9 @@ static inline uint64_t spine_shm__follow(spine_shm_header *h, uint64_t seen, int
     return SPINE_LOAD(&h->frame_count, SPINE_ACQUIRE);
 }
 
-/*
- * Sleep until frame_count exceeds `seen` or timeout_ns elapses (negative:
- * no limit).  Returns the frame count, or -1 with errno EINTR (a signal
- * arrived; the caller handles it and calls again) or ETIMEDOUT.
- * Sleeps on a futex on the shared wake counter.  The writer wakes it when a
- * write begins; the reader then polls for that write's commit for at most
- * follow_ns (0: never polls, sleeps until the commit's wake-up), see
- * spine_shm__follow.
- */
-static inline int64_t spine_shm_wait_follow(spine_shm_header *h, uint64_t seen, int64_t timeout_ns,
-                                            int64_t follow_ns)
+/* The futex sleep of spine_shm_wait_follow; with `until_begin` it also returns once frame `seen` is being written. */
+static inline int64_t spine_shm__sleep(spine_shm_header *h, uint64_t seen, int64_t timeout_ns, int64_t follow_ns,
+                                       int until_begin)
 {
     int64_t start = spine_shm__now_ns(), left = timeout_ns;
     struct timespec rel;
@@ -684,7 +680,7 @@ static inline int64_t spine_shm_wait_follow(spine_shm_header *h, uint64_t seen, 
         SPINE_FETCH_ADD(&h->waiters, 1, SPINE_SEQ_CST);
         w = SPINE_LOAD(&h->wake_seq, SPINE_SEQ_CST);
         fc = SPINE_LOAD(&h->frame_count, SPINE_ACQUIRE);
-        if (fc > seen) {
+        if (fc > seen || (until_begin && fc == seen && spine_shm__writing(h, fc))) {
             SPINE_FETCH_SUB(&h->waiters, 1, SPINE_SEQ_CST);
             return (int64_t)fc;
         }
@@ -707,6 +703,21 @@ static inline int64_t spine_shm_wait_follow(spine_shm_header *h, uint64_t seen, 
     }
 }
 
+/*
+ * Sleep until frame_count exceeds `seen` or timeout_ns elapses (negative:
+ * no limit).  Returns the frame count, or -1 with errno EINTR (a signal
+ * arrived; the caller handles it and calls again) or ETIMEDOUT.
+ * Sleeps on a futex on the shared wake counter.  The writer wakes it when a
+ * write begins; the reader then polls for that write's commit for at most
+ * follow_ns (0: never polls, sleeps until the commit's wake-up), see
+ * spine_shm__follow.
+ */
+static inline int64_t spine_shm_wait_follow(spine_shm_header *h, uint64_t seen, int64_t timeout_ns,
+                                            int64_t follow_ns)
+{
+    return spine_shm__sleep(h, seen, timeout_ns, follow_ns, 0);
+}
+
 /* spine_shm_wait_follow with the default follow time (SPINE_SHM_FOLLOW_NS). */
 static inline int64_t spine_shm_wait(spine_shm_header *h, uint64_t seen, int64_t timeout_ns)
 {
@@ -720,35 +731,7 @@ static inline int64_t spine_shm_wait(spine_shm_header *h, uint64_t seen, int64_t
  */
 static inline int64_t spine_shm_wait_begin(spine_shm_header *h, uint64_t seen, int64_t timeout_ns)
 {
-    int64_t start = spine_shm__now_ns(), left = timeout_ns;
-    struct timespec rel;
-    for (;;) {
-        uint32_t w;
-        uint64_t fc;
-        long r;
-        SPINE_FETCH_ADD(&h->waiters, 1, SPINE_SEQ_CST);
-        w = SPINE_LOAD(&h->wake_seq, SPINE_SEQ_CST);
-        fc = SPINE_LOAD(&h->frame_count, SPINE_ACQUIRE);
-        if (fc > seen || (fc == seen && (SPINE_LOAD(&spine_shm_ctrl(h, (uint32_t)(fc % h->slot_count))->seq,
-                                                    SPINE_ACQUIRE) & 1u))) {
-            SPINE_FETCH_SUB(&h->waiters, 1, SPINE_SEQ_CST);
-            return (int64_t)fc;
-        }
-        if (timeout_ns >= 0) {
-            rel.tv_sec = left / 1000000000;
-            rel.tv_nsec = left % 1000000000;
-        }
-        r = syscall(SYS_futex, (void *)&h->wake_seq, FUTEX_WAIT, w, timeout_ns >= 0 ? &rel : NULL, NULL, 0);
-        SPINE_FETCH_SUB(&h->waiters, 1, SPINE_SEQ_CST);
-        if (r != 0 && errno == EINTR) return -1;
-        if (timeout_ns >= 0) {
-            left = timeout_ns - (spine_shm__now_ns() - start);
-            if (left <= 0) {
-                errno = ETIMEDOUT;
-                return -1;
-            }
-        }
-    }
+    return spine_shm__sleep(h, seen, timeout_ns, 0, 1);
 }
 
 /*
@@ -860,8 +843,7 @@ static inline spine_shm_status spine_shm_wait_next(spine_shm_header *h, uint64_t
         }
         if (!along)
             r = spine_shm_wait_follow(h, *next, left, follow_ns);
-        else if (SPINE_LOAD(&spine_shm_ctrl(h, (uint32_t)(*next % h->slot_count))->seq, SPINE_ACQUIRE) & 1u &&
-                 SPINE_LOAD(&h->frame_count, SPINE_ACQUIRE) == *next)
+        else if (SPINE_LOAD(&h->frame_count, SPINE_ACQUIRE) == *next && spine_shm__writing(h, *next))
             r = spine_shm_wait_follow(h, *next, left, 0); /* gave up copying along: sleep until the commit */
         else
             r = spine_shm_wait_begin(h, *next, left);
