@@ -13,10 +13,11 @@ what a peer wrote into its header.
 What the broker parses itself (its commands and heartbeats) is bounded so that no message
 costs the loop more than a small fixed time: heartbeats and commands belong on the control
 plane (the data plane takes only ``hello`` and ``ping``, no heartbeat), a payload over
-``BROKER_PAYLOAD_MAX_BYTES`` is never parsed, a report keeps at most ``MAX_METRICS``
-metrics with keys of at most ``MAX_METRIC_KEY_BYTES``, and the ``status`` answer is cut to
-``STATUS_MAX_BYTES`` (``"truncated": true``). Everything cut is counted; log lines about
-drops are rate-limited per peer and reason (:class:`~spine.ratelimit.LogLimiter`).
+``BROKER_PAYLOAD_MAX_BYTES`` is never parsed, a component's report is parsed at most once
+per ``REPORT_EVERY_S`` (more heartbeats only prove it alive) and keeps at most
+``MAX_METRICS`` metrics with keys of at most ``MAX_METRIC_KEY_BYTES``, and the ``status``
+answer is cut to ``STATUS_MAX_BYTES`` (``"truncated": true``). Everything cut is counted;
+log lines about drops are rate-limited per peer and reason (:class:`~spine.ratelimit.LogLimiter`).
 """
 
 from __future__ import annotations
@@ -70,6 +71,7 @@ PARK_RETRY_S = 0.001
 # about 5.3 KiB and a command about 100 bytes; parsing 8 KiB costs some 70 us.
 BROKER_PAYLOAD_MAX_BYTES = 8 * 1024
 MAX_METRICS = 64               # per StatusReport; the rest are dropped and counted
+REPORT_EVERY_S = 0.1           # a component's report is read at most this often (1 s is normal)
 MAX_METRIC_KEY_BYTES = 64      # a longer key is dropped and counted (values are doubles)
 KEPT_FIRST_METRICS = ("sent", "received", "dropped")  # the client's own counters
 DATA_PLANE_COMMANDS = frozenset({"hello", "ping"})    # registering and probing the data plane
@@ -136,7 +138,8 @@ class Broker:
         self.peer_status: dict[str, PeerStatus] = {}
         # what the broker cut from the reports it parses (see MAX_METRICS)
         self.heartbeat_counters = {"reports": 0, "oversized": 0, "unparsable": 0,
-                                   "metrics_dropped": 0}
+                                   "too_frequent": 0, "metrics_dropped": 0}
+        self._report_due: dict[str, float] = {}  # name -> when its next report is read
         self.drop_log = LogLimiter()  # per (plane, routing id, reason)
         self.started_at = time.monotonic()
         self.instance_id = uuid.uuid4().hex[:16]  # changes on every start: components see restarts
@@ -538,8 +541,9 @@ class Broker:
                                    sender=BROKER, flags=Flag.STAMPED)
         try:
             sock.send_multipart([rid, reply_header, spike.SerializeToString()], zmq.NOBLOCK)
-        except zmq.ZMQError as exc:
-            log.info("could not answer %r: %s", rid, exc)
+        except zmq.ZMQError as exc:  # a peer not reading its answers: one line now and then
+            log_limited(log, logging.INFO, self.drop_log, (rid, "unanswered"), time.monotonic(),
+                        "could not answer %r: %s", rid, exc)
 
     def _flush_parked(self) -> None:
         data = self._data
@@ -616,7 +620,10 @@ class Broker:
             log_limited(log, logging.WARNING, self.drop_log, (CONTROL, rid, "oversized report"),
                         now, "%s sent a heartbeat of %d bytes (at most %d): its report was not "
                         "read", user, size, self._payload_limit)
+        elif now < self._report_due.get(user, 0.0):
+            counts["too_frequent"] += 1
         else:
+            self._report_due[user] = now + REPORT_EVERY_S
             spike = pb.NeuralSpike()
             try:
                 spike.ParseFromString(payload.bytes)
