@@ -9,11 +9,21 @@ the next deadline; nothing sleeps.
 The broker reads only the 84-byte routing header and forwards the payload frame untouched
 (zero-copy). The sender name it stamps comes from the CURVE key (ZAP User-Id), never from
 what a peer wrote into its header.
+
+What the broker parses itself (its commands and heartbeats) is bounded so that no message
+costs the loop more than a small fixed time: heartbeats and commands belong on the control
+plane (the data plane takes only ``hello`` and ``ping``, no heartbeat), a payload over
+``BROKER_PAYLOAD_MAX_BYTES`` is never parsed, a component's report is parsed at most once
+per ``REPORT_EVERY_S`` (more heartbeats only prove it alive) and keeps at most
+``MAX_METRICS`` metrics with keys of at most ``MAX_METRIC_KEY_BYTES``, and the ``status``
+answer is cut to ``STATUS_MAX_BYTES`` (``"truncated": true``). Everything cut is counted;
+log lines about drops are rate-limited per peer and reason (:class:`~spine.ratelimit.LogLimiter`).
 """
 
 from __future__ import annotations
 
 import fcntl
+import itertools
 import json
 import logging
 import os
@@ -40,6 +50,7 @@ from spine.protocol import neural_spike_pb2 as pb
 from spine.protocol.envelope import now_ms
 from spine.protocol.framing import (BROKER, HEADER_SIZE, FORMAT_VERSION, Flag, Kind, MsgClass,
                                     NAME_SIZE, pack_header)
+from spine.ratelimit import LogLimiter, log_limited
 from spine.security import keys as keyfiles
 from spine.security import rotation
 from spine.security.pairing import OpenReason, PairingMachine
@@ -56,8 +67,16 @@ DATA_IO_THREAD_NAME = "ZMQbg/IO/1"  # libzmq's name for its second I/O thread
 HEARTBEAT_SUFFIX = b"/hb"
 BROKER_TOPICS = frozenset({b"watchdog", b"supervisor"})  # only the broker publishes on these
 PARK_RETRY_S = 0.001
-LOG_FIRST_DROPS = 10        # per reason, then one line every LOG_EVERY_DROPS
-LOG_EVERY_DROPS = 1000
+# What the broker parses itself. A legitimate report (64 metrics with 64-byte keys) is
+# about 5.3 KiB and a command about 100 bytes; parsing 8 KiB costs some 70 us.
+BROKER_PAYLOAD_MAX_BYTES = 8 * 1024
+MAX_METRICS = 64               # per StatusReport; the rest are dropped and counted
+REPORT_EVERY_S = 0.1           # a component's report is read at most this often (1 s is normal)
+MAX_METRIC_KEY_BYTES = 64      # a longer key is dropped and counted (values are doubles)
+KEPT_FIRST_METRICS = ("sent", "received", "dropped")  # the client's own counters
+DATA_PLANE_COMMANDS = frozenset({"hello", "ping"})    # registering and probing the data plane
+STATUS_MAX_COMPONENTS = 512    # components listed by ``status``; the rest are counted
+STATUS_MAX_BYTES = 256 * 1024  # the JSON of ``status``; over it, metrics and then rows go
 _K_REPLY, _K_ERROR = Kind.REPLY, Kind.ERROR
 _K_PUBLISH, _K_BROKER, _K_HEARTBEAT = Kind.PUBLISH, Kind.BROKER, Kind.HEARTBEAT
 _STAMP = [bytes([i | Flag.STAMPED]) for i in range(256)]
@@ -117,6 +136,11 @@ class Broker:
         self.watchdog = Watchdog(config.degrade_after_s, config.dead_after_s)
         self.spin = AdaptiveSpin(config.spin_us / 1e6)
         self.peer_status: dict[str, PeerStatus] = {}
+        # what the broker cut from the reports it parses (see MAX_METRICS)
+        self.heartbeat_counters = {"reports": 0, "oversized": 0, "unparsable": 0,
+                                   "too_frequent": 0, "metrics_dropped": 0}
+        self._report_due: dict[str, float] = {}  # name -> when its next report is read
+        self.drop_log = LogLimiter()  # per (plane, routing id, reason)
         self.started_at = time.monotonic()
         self.instance_id = uuid.uuid4().hex[:16]  # changes on every start: components see restarts
         self._stopping = False
@@ -432,6 +456,9 @@ class Broker:
         if kind == _K_BROKER:
             return self._admin(plane, sock, rid, user, header, payload)
         if kind == _K_HEARTBEAT:
+            if plane == DATA:
+                return self._refuse(plane, sock, rid, user, header, "heartbeat_on_data",
+                                    "heartbeats belong on the control plane")
             return self._heartbeat(sock, rid, user, header, payload)
         if kind > _K_HEARTBEAT:
             return self._drop(plane, "bad_kind", rid, f"message kind {kind}")
@@ -493,9 +520,8 @@ class Broker:
     def _drop(self, plane: str, reason: str, rid: bytes, detail: str) -> None:
         dropped = self.counters[plane].dropped
         n = dropped[reason] = dropped.get(reason, 0) + 1
-        if n <= LOG_FIRST_DROPS or n % LOG_EVERY_DROPS == 0:
-            log.warning("dropped %s message from %r: %s: %s (%d so far)",
-                        plane, rid, reason, detail, n)
+        log_limited(log, logging.WARNING, self.drop_log, (plane, rid, reason), time.monotonic(),
+                    "dropped %s message from %r: %s: %s (%d so far)", plane, rid, reason, detail, n)
 
     def _refuse(self, plane: str, sock: zmq.Socket, rid: bytes, user: str, header: bytes,
                 reason: str, text: str) -> None:
@@ -515,8 +541,9 @@ class Broker:
                                    sender=BROKER, flags=Flag.STAMPED)
         try:
             sock.send_multipart([rid, reply_header, spike.SerializeToString()], zmq.NOBLOCK)
-        except zmq.ZMQError as exc:
-            log.info("could not answer %r: %s", rid, exc)
+        except zmq.ZMQError as exc:  # a peer not reading its answers: one line now and then
+            log_limited(log, logging.INFO, self.drop_log, (rid, "unanswered"), time.monotonic(),
+                        "could not answer %r: %s", rid, exc)
 
     def _flush_parked(self) -> None:
         data = self._data
@@ -541,15 +568,24 @@ class Broker:
 
     def _admin(self, plane: str, sock: zmq.Socket, rid: bytes, user: str, header: bytes,
                payload) -> None:
+        size = len(payload)
+        if size > self._payload_limit:
+            return self._refuse(plane, sock, rid, user, header, "oversized_command",
+                                f"a broker command of {size} bytes (at most "
+                                f"{self._payload_limit}); it was not read")
         spike = pb.NeuralSpike()
         try:
             spike.ParseFromString(payload.bytes)
         except Exception:  # protobuf raises DecodeError and, for some inputs, others
             return self._drop(plane, "bad_payload", rid, "admin message is not a NeuralSpike")
         command = spike.command_req.command if spike.HasField("command_req") else ""
+        if plane == DATA and command not in DATA_PLANE_COMMANDS:
+            return self._refuse(plane, sock, rid, user, header, "control_only",
+                                f"the broker takes {command[:64]!r} on the control plane only")
         if command == "hello" and (plane, rid) in self._hellos:
-            log.warning("%s said hello again on the %s plane: a new connection replaces the "
-                        "earlier one (one identity, one connection)", user, plane)
+            log_limited(log, logging.WARNING, self.drop_log, (plane, rid, "hello again"),
+                        time.monotonic(), "%s said hello again on the %s plane: a new connection "
+                        "replaces the earlier one (one identity, one connection)", user, plane)
         if command == "hello":
             self._hellos.add((plane, rid))
         if command in ("hello", "ping"):
@@ -557,7 +593,7 @@ class Broker:
             answer = pb.NeuralSpike(text_data=f"{command} {user} {plane} {self.instance_id}")
         elif command == "status":
             answer = pb.NeuralSpike(rich_payload=pb.RichPayload(
-                mime_type="application/json", data=json.dumps(self.status()).encode()))
+                mime_type="application/json", data=self.status_json()))
         elif command == "pair-open" and self._kinds.get(user) == pb.CLI_CONTROLLER:
             answer = pb.NeuralSpike(text_data=self._pairing.open_for(user, time.monotonic()))
         elif command == "shutdown" and self._kinds.get(user) == pb.CLI_CONTROLLER:
@@ -566,28 +602,60 @@ class Broker:
             answer = pb.NeuralSpike(text_data="shutting down")
         else:
             return self._refuse(plane, sock, rid, user, header, "bad_command",
-                                f"the broker does not accept {command!r} from {user!r}")
+                                f"the broker does not accept {command[:64]!r} from {user!r}")
         self.counters[plane].forwarded += 1
         self._reply(sock, rid, user, header, Kind.REPLY, answer)
 
     def _heartbeat(self, sock: zmq.Socket, rid: bytes, user: str, header: bytes, payload) -> None:
+        """A component's heartbeat (control plane): it is alive; keep a bounded copy of its
+        report. An oversized or unreadable report still proves the component alive."""
         now = time.monotonic()
         transition = self.watchdog.heard_from(user, now)
         if transition is not None:
             self._liveness_changed(transition)
-        spike = pb.NeuralSpike()
-        try:
-            spike.ParseFromString(payload.bytes)
-        except Exception:
-            spike.Clear()
-        if spike.HasField("status"):
-            report = spike.status
-            self.peer_status[user] = PeerStatus(
-                report.pid, report.cpu_percent, report.memory_rss_bytes,
-                pb.StatusReport.State.Name(report.state) if report.state in
-                pb.StatusReport.State.values() else str(report.state), report.uptime_s,
-                dict(report.metrics))
+        counts = self.heartbeat_counters
+        size = len(payload)
+        if size > self._payload_limit:
+            counts["oversized"] += 1
+            log_limited(log, logging.WARNING, self.drop_log, (CONTROL, rid, "oversized report"),
+                        now, "%s sent a heartbeat of %d bytes (at most %d): its report was not "
+                        "read", user, size, self._payload_limit)
+        elif now < self._report_due.get(user, 0.0):
+            counts["too_frequent"] += 1
+        else:
+            self._report_due[user] = now + REPORT_EVERY_S
+            spike = pb.NeuralSpike()
+            try:
+                spike.ParseFromString(payload.bytes)
+            except Exception:
+                spike.Clear()
+            if spike.HasField("status"):
+                report = spike.status
+                metrics, dropped = bounded_metrics(report.metrics)
+                counts["reports"] += 1
+                if dropped:
+                    counts["metrics_dropped"] += dropped
+                    log_limited(log, logging.WARNING, self.drop_log,
+                                (CONTROL, rid, "metrics dropped"), now,
+                                "%s reported %d metrics: kept %d (at most %d, keys of at most %d "
+                                "bytes)", user, len(report.metrics), len(metrics), MAX_METRICS,
+                                MAX_METRIC_KEY_BYTES)
+                self.peer_status[user] = PeerStatus(
+                    report.pid, report.cpu_percent, report.memory_rss_bytes,
+                    pb.StatusReport.State.Name(report.state) if report.state in
+                    pb.StatusReport.State.values() else str(report.state), report.uptime_s,
+                    metrics)
+            else:
+                counts["unparsable"] += 1
         self._reply(sock, rid, user, header, Kind.HEARTBEAT, pb.NeuralSpike(text_data=f"alive {self.instance_id}"))
+
+    @property
+    def _payload_limit(self) -> int:
+        """The largest broker command or report the broker parses (never more than the
+        control plane admits, whichever plane it came on)."""
+        limit = self.config.control_max_bytes
+        return BROKER_PAYLOAD_MAX_BYTES if limit is None or limit < 0 \
+            else min(limit, BROKER_PAYLOAD_MAX_BYTES)
 
     def _liveness_changed(self, transition) -> None:
         log.warning("%s is now %s (silent %.1f s)", transition.name, transition.new.value,
@@ -701,12 +769,37 @@ class Broker:
                 f"data {d.received} in/{d.forwarded} out; "
                 f"{sum(self.zap.stats.denied.values())} denied")
 
+    def status_json(self) -> bytes:
+        """``status()`` as JSON of at most ``STATUS_MAX_BYTES``: if it is larger, the
+        components' metrics go first, then components from the end (``"truncated": true``)."""
+        status = self.status()
+        data = json.dumps(status).encode()
+        if len(data) <= STATUS_MAX_BYTES:
+            return data
+        status["truncated"] = True
+        for component in status["components"]:
+            component["metrics"] = {}
+        data = json.dumps(status).encode()
+        rows = status["components"]
+        while len(data) > STATUS_MAX_BYTES and rows:
+            cut = max(1, len(rows) // 2)
+            status["components_omitted"] += cut
+            del rows[-cut:]
+            data = json.dumps(status).encode()
+        return data
+
     def status(self) -> dict:
-        """Counters, components and authentication figures, as ``spine status`` shows them."""
+        """Counters, components and authentication figures, as ``spine status`` shows them.
+
+        At most ``STATUS_MAX_COMPONENTS`` components are listed (``components_omitted``
+        counts the others, ``truncated`` says whether anything was left out).
+        """
         now = time.monotonic()
         components = []
         liveness = {r.name: r for r in self.watchdog.snapshot(now)}
-        for rid, peer in sorted(self.routes.peers.items()):
+        peers = sorted(self.routes.peers.items())
+        omitted = max(0, len(peers) - STATUS_MAX_COMPONENTS)
+        for rid, peer in peers[:STATUS_MAX_COMPONENTS]:
             record = liveness.get(peer.name)
             st = self.peer_status.get(peer.name, PeerStatus())
             components.append({
@@ -727,6 +820,11 @@ class Broker:
             "whitelist": {"entries": len(self._admitted), "path": str(self.whitelist.path),
                           "reload_error": self.whitelist.reload_error},
             "components": components,
+            "components_omitted": omitted,
+            "truncated": omitted > 0,
+            "heartbeats": dict(self.heartbeat_counters),
+            "log_lines_suppressed": self.drop_log.suppressed_total
+            + self.zap.log_limiter.suppressed_total,
             "parked": len(self._parked),
             "supervised": [] if self.supervisor is None else [
                 {"name": c.name, "state": c.state.value, "pid": c.pid,
@@ -753,3 +851,18 @@ def _renice_io_thread(name: str, nice: int) -> None:
                     log.info("data-plane I/O thread %s runs at nice %d", tid, nice)
         except OSError:
             continue
+
+
+def bounded_metrics(metrics) -> tuple[dict[str, float], int]:
+    """At most ``MAX_METRICS`` of a report's ``metrics`` (the client's own counters first),
+    without keys over ``MAX_METRIC_KEY_BYTES``; and how many were dropped."""
+    kept: dict[str, float] = {}
+    for key in KEPT_FIRST_METRICS:
+        if key in metrics:
+            kept[key] = metrics[key]
+    for key, value in itertools.islice(metrics.items(), 4 * MAX_METRICS):
+        if len(kept) >= MAX_METRICS:
+            break
+        if len(key) <= MAX_METRIC_KEY_BYTES and len(key.encode()) <= MAX_METRIC_KEY_BYTES:
+            kept[key] = value
+    return kept, len(metrics) - len(kept)

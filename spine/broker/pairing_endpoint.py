@@ -18,6 +18,7 @@ from pathlib import Path
 import zmq
 
 from spine.errors import KeyFileError, PairingError, WhitelistError
+from spine.ratelimit import LogLimiter, log_limited
 from spine.security import whitelist
 from spine.security.invite import OK, PROTOCOL, REFUSED, Invite
 from spine.security.keys import KeyPair, check_name
@@ -54,6 +55,7 @@ class PairingEndpoint:
         self.socket: zmq.Socket | None = None
         self.paired: list[whitelist.Entry] = []
         self._retire_at: float | None = None
+        self._refusal_log = LogLimiter()  # per (address, reason): a peer cannot fill the journal
 
     # ---------------------------------------------------------------- the window
 
@@ -154,7 +156,11 @@ class PairingEndpoint:
         if isinstance(decision, Admit):
             self._admit(sock, rid, decision, now)
         else:
-            log.warning("%s", decision.alert)
+            if decision.window_closed:  # a lockout: always worth its line
+                log.warning("%s", decision.alert)
+            else:
+                log_limited(log, logging.WARNING, self._refusal_log,
+                            (decision.address, decision.reason), now, "%s", decision.alert)
             text = f"pairing refused: {decision.reason.value}"
             if decision.detail:
                 text += f" ({decision.detail})"

@@ -4,17 +4,23 @@ The broker loop owns the ZAP socket and calls :meth:`ZapHandler.handle` for each
 this class holds only the policy. An admitted connection gets its Z85 public key as ZAP
 User-Id, which libzmq attaches to every message of that connection: the broker maps that
 key (never anything a peer writes) to the instance name it stamps as the sender.
+
+Every denial is counted; its log line is rate-limited per address and reason
+(:class:`spine.ratelimit.LogLimiter`), so a peer knocking with unknown keys cannot fill
+the journal.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Callable
 
 import zmq
 
+from spine.ratelimit import LogLimiter, log_limited
 from spine.security.whitelist import Whitelist
 
 ZAP_ENDPOINT = "inproc://zeromq.zap.01"
@@ -35,15 +41,22 @@ class ZapStats:
 
 
 class ZapHandler:
-    """Decides ZAP requests: the whitelist for the main planes, ``pairing_policy`` for pairing."""
+    """Decides ZAP requests: the whitelist for the main planes, ``pairing_policy`` for pairing.
+
+    ``clock`` (monotonic seconds) times the rate limit of denial log lines.
+    """
 
     def __init__(self, whitelist: Whitelist,
                  pairing_policy: Callable[[bytes, str], bool] | None = None,
-                 is_revoked: Callable[[bytes], bool] | None = None) -> None:
+                 is_revoked: Callable[[bytes], bool] | None = None, *,
+                 clock: Callable[[], float] = time.monotonic,
+                 log_limiter: LogLimiter | None = None) -> None:
         self.whitelist = whitelist
         self.pairing_policy = pairing_policy
         self.is_revoked = is_revoked or (lambda key: False)
         self.stats = ZapStats()
+        self.clock = clock
+        self.log_limiter = log_limiter or LogLimiter()
 
     def handle(self, frames: list[bytes]) -> list[bytes] | None:
         """Answer one ZAP request; None for a request too malformed to answer."""
@@ -80,10 +93,23 @@ class ZapHandler:
         return self._reply(request_id, b"200", b"OK", key)
 
     def _deny(self, key: str, address: str, why: str) -> None:
-        self.stats.denied[why.split(" (")[0] if "pinned" not in why else "address pin"] += 1
+        reason = why.split(" (")[0] if "pinned" not in why else "address pin"
+        self.stats.denied[reason] += 1
         self.stats.last_denied = (self.stats.last_denied + [(key, address, why)])[-20:]
-        log.warning("denied connection: key=%s address=%s reason=%s", key, address or "ipc", why)
+        # Keyed by address, not key: a peer can make a new key for every attempt.
+        log_limited(log, logging.WARNING, self.log_limiter, (_peer_of(address), reason),
+                    self.clock(),
+                    "denied connection: key=%s address=%s reason=%s", key, address or "ipc", why)
 
     @staticmethod
     def _reply(request_id: bytes, code: bytes, text: bytes, user_id: bytes) -> list[bytes]:
         return [ZAP_VERSION, request_id, code, text, user_id, b""]
+
+
+def _peer_of(address: str) -> str:
+    """Who is behind a ZAP address, for rate limits: the IP of a tcp peer, the user and group
+    of an ipc peer (libzmq reports ``localhost:UID:GID:PID``; a new process is the same peer)."""
+    parts = address.split(":")
+    if len(parts) == 4 and parts[0] == "localhost":
+        return ":".join(parts[:3])
+    return address

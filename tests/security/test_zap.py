@@ -158,3 +158,20 @@ def test_last_denied_keeps_the_most_recent_twenty(handler):
         handler.handle(zap_request(key))
     assert handler.stats.denied["unknown key"] == 25
     assert [k for k, _, _ in handler.stats.last_denied] == [k.decode() for k in strangers[-20:]]
+
+
+def test_denial_lines_are_rate_limited_per_address_and_reason_but_all_counted(keys_dir, caplog):
+    clock = [0.0]
+    handler = ZapHandler(Whitelist(keys_dir), clock=lambda: clock[0])
+    burst = handler.log_limiter.burst
+    with caplog.at_level(logging.WARNING, logger="spine.security"):
+        for i in range(200):  # a new key each time, and a new ipc process: the same peer
+            handler.handle(zap_request(new_key(), b"localhost:1000:1000:%d" % i))
+        handler.handle(zap_request(new_key(), b"192.0.2.9"))  # another peer still shows
+        clock[0] += handler.log_limiter.every_s
+        handler.handle(zap_request(new_key(), b"localhost:1000:1000:1"))
+    lines = [r.getMessage() for r in caplog.records]
+    assert handler.stats.denied["unknown key"] == 202
+    assert len(lines) == burst + 2
+    assert "192.0.2.9" in lines[burst]
+    assert lines[-1].endswith(f"({200 - burst} similar lines suppressed)")
