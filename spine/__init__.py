@@ -22,9 +22,11 @@ _EXPORTS: dict[str, str] = {
     **dict.fromkeys((
         "AuthError", "BadChecksumError", "BadLengthError", "BadMagicError", "BrokerUnavailable",
         "CircuitOpenError", "ConfigError", "EnvelopeError", "KeyFileError", "PairingError",
-        "ProtocolError", "ReplayError", "RequestTimeout", "RoutingError", "SecureChannelError",
-        "SendFailed", "ShmError", "ShmFrameOverwritten", "ShmLayoutError", "ShmWriterGone",
-        "SpineError", "StaleMessageError", "StateStoreError", "WhitelistError"), "spine.errors"),
+        "ProtocolError", "RecipientBusy", "RecipientUnreachable", "RefusalReason", "ReplayError",
+        "RequestTimeout", "RoutingError", "SecureChannelError", "SendFailed", "ShmError",
+        "ShmFrameOverwritten", "ShmLayoutError", "ShmWriterGone", "SpineError",
+        "StaleMessageError", "StateStoreError", "UnknownRecipient", "WhitelistError"),
+        "spine.errors"),
     "new_spike": "spine.protocol.envelope",
     **dict.fromkeys(("Kind", "MsgClass"), "spine.protocol.framing"),
     **dict.fromkeys((
@@ -67,10 +69,12 @@ if TYPE_CHECKING:  # what type checkers and IDEs see: the same names, eagerly
     from spine.client.component import Component, Message, Plane
     from spine.errors import (AuthError, BadChecksumError, BadLengthError, BadMagicError,
                               BrokerUnavailable, CircuitOpenError, ConfigError, EnvelopeError,
-                              KeyFileError, PairingError, ProtocolError, ReplayError,
-                              RequestTimeout, RoutingError, SecureChannelError, SendFailed,
-                              ShmError, ShmFrameOverwritten, ShmLayoutError, ShmWriterGone,
-                              SpineError, StaleMessageError, StateStoreError, WhitelistError)
+                              KeyFileError, PairingError, ProtocolError, RecipientBusy,
+                              RecipientUnreachable, RefusalReason, ReplayError, RequestTimeout,
+                              RoutingError, SecureChannelError, SendFailed, ShmError,
+                              ShmFrameOverwritten, ShmLayoutError, ShmWriterGone, SpineError,
+                              StaleMessageError, StateStoreError, UnknownRecipient,
+                              WhitelistError)
     from spine.protocol import neural_spike_pb2 as pb
     from spine.protocol.envelope import new_spike
     from spine.protocol.framing import Kind, MsgClass

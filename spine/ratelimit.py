@@ -19,6 +19,8 @@ from collections import OrderedDict
 from collections.abc import Hashable
 from dataclasses import dataclass
 
+from spine.errors import ConfigError
+
 DEFAULT_BURST = 10
 DEFAULT_EVERY_S = 10.0
 DEFAULT_MAX_KEYS = 1024
@@ -50,9 +52,9 @@ class LogLimiter:
                  max_keys: int = DEFAULT_MAX_KEYS, total_burst: int = DEFAULT_TOTAL_BURST,
                  total_every_s: float = DEFAULT_TOTAL_EVERY_S) -> None:
         if burst < 1 or total_burst < 1 or max_keys < 1:
-            raise ValueError("burst, total_burst and max_keys must be at least 1")
+            raise ConfigError("burst, total_burst and max_keys must be at least 1")
         if not (every_s > 0 and total_every_s > 0):
-            raise ValueError("every_s and total_every_s must be positive")
+            raise ConfigError("every_s and total_every_s must be positive")
         self.burst, self.every_s, self.max_keys = burst, every_s, max_keys
         self.total_burst, self.total_every_s = total_burst, total_every_s
         self._keys: OrderedDict[Hashable, _Bucket] = OrderedDict()

@@ -45,7 +45,7 @@ from spine.broker.routing import RoutingTable
 from spine.broker.spin import AdaptiveSpin
 from spine.broker.watchdog import Liveness, Watchdog
 from spine.endpoints import Endpoints
-from spine.errors import ConfigError
+from spine.errors import ConfigError, RefusalReason
 from spine.protocol import neural_spike_pb2 as pb
 from spine.protocol.envelope import now_ms
 from spine.protocol.framing import (BROKER, HEADER_SIZE, FORMAT_VERSION, Flag, Kind, MsgClass,
@@ -457,7 +457,7 @@ class Broker:
             return self._admin(plane, sock, rid, user, header, payload)
         if kind == _K_HEARTBEAT:
             if plane == DATA:
-                return self._refuse(plane, sock, rid, user, header, "heartbeat_on_data",
+                return self._refuse(plane, sock, rid, user, header, RefusalReason.HEARTBEAT_ON_DATA,
                                     "heartbeats belong on the control plane")
             return self._heartbeat(sock, rid, user, header, payload)
         if kind > _K_HEARTBEAT:
@@ -476,7 +476,7 @@ class Broker:
             return
         dest = recipient if recipient in present else self.routes.resolve(plane, recipient)
         if dest is None:
-            return self._refuse(plane, sock, rid, user, header, "unknown_recipient",
+            return self._refuse(plane, sock, rid, user, header, RefusalReason.UNKNOWN_RECIPIENT,
                                 f"no component {recipient.decode('utf-8', 'replace')!r} is "
                                 f"connected on the {plane} plane")
         try:
@@ -485,14 +485,14 @@ class Broker:
             if plane == DATA:
                 self._parked.append((dest, [stamped, payload], rid, header))
                 return
-            return self._refuse(plane, sock, rid, user, header, "recipient_busy",
+            return self._refuse(plane, sock, rid, user, header, RefusalReason.RECIPIENT_BUSY,
                                 f"{recipient.decode('utf-8', 'replace')!r} is not reading its "
                                 "control queue")
         except zmq.ZMQError as exc:
             if exc.errno != zmq.EHOSTUNREACH:
                 raise
             self.routes.leave(dest)
-            return self._refuse(plane, sock, rid, user, header, "unreachable",
+            return self._refuse(plane, sock, rid, user, header, RefusalReason.UNREACHABLE,
                                 f"{recipient.decode('utf-8', 'replace')!r} has disconnected")
         _send(sock, stamped, _SNDMORE)
         _send(sock, payload, 0, False)
@@ -524,12 +524,16 @@ class Broker:
                     "dropped %s message from %r: %s: %s (%d so far)", plane, rid, reason, detail, n)
 
     def _refuse(self, plane: str, sock: zmq.Socket, rid: bytes, user: str, header: bytes,
-                reason: str, text: str) -> None:
-        """Drop a message and tell its sender why, with the request id it sent."""
-        self._drop(plane, reason, rid, text)
+                reason: RefusalReason, text: str) -> None:
+        """Drop a message and tell its sender why, with the request id it sent: the reason
+        as data (``refusal``) and in words (``text_data``)."""
+        self._drop(plane, reason.label, rid, text)
         if header[2] in (_K_REPLY, _K_ERROR):
             return  # never answer an answer: two peers could ping-pong errors forever
-        self._reply(sock, rid, user, header, Kind.ERROR, pb.NeuralSpike(text_data=f"{reason}: {text}"))
+        refusal = pb.Refusal(reason=int(reason),
+                             recipient=header[52:].rstrip(b"\0").decode("utf-8", "replace"))
+        self._reply(sock, rid, user, header, Kind.ERROR,
+                    pb.NeuralSpike(text_data=f"{reason.label}: {text}", refusal=refusal))
 
     def _reply(self, sock: zmq.Socket, rid: bytes, user: str, header: bytes, kind: Kind,
                spike: pb.NeuralSpike) -> None:
@@ -559,7 +563,7 @@ class Broker:
                 self._parked.popleft()
                 self.routes.leave(dest)
                 self._refuse(DATA, data, rid, rid.decode("utf-8", "replace"), header,
-                             "unreachable", f"{dest!r} has disconnected")
+                             RefusalReason.UNREACHABLE, f"{dest!r} has disconnected")
                 continue
             self._parked.popleft()
             self.counters[DATA].forwarded += 1
@@ -570,7 +574,7 @@ class Broker:
                payload) -> None:
         size = len(payload)
         if size > self._payload_limit:
-            return self._refuse(plane, sock, rid, user, header, "oversized_command",
+            return self._refuse(plane, sock, rid, user, header, RefusalReason.OVERSIZED_COMMAND,
                                 f"a broker command of {size} bytes (at most "
                                 f"{self._payload_limit}); it was not read")
         spike = pb.NeuralSpike()
@@ -580,7 +584,7 @@ class Broker:
             return self._drop(plane, "bad_payload", rid, "admin message is not a NeuralSpike")
         command = spike.command_req.command if spike.HasField("command_req") else ""
         if plane == DATA and command not in DATA_PLANE_COMMANDS:
-            return self._refuse(plane, sock, rid, user, header, "control_only",
+            return self._refuse(plane, sock, rid, user, header, RefusalReason.CONTROL_ONLY,
                                 f"the broker takes {command[:64]!r} on the control plane only")
         if command == "hello" and (plane, rid) in self._hellos:
             log_limited(log, logging.WARNING, self.drop_log, (plane, rid, "hello again"),
@@ -601,7 +605,7 @@ class Broker:
             self.request_stop()
             answer = pb.NeuralSpike(text_data="shutting down")
         else:
-            return self._refuse(plane, sock, rid, user, header, "bad_command",
+            return self._refuse(plane, sock, rid, user, header, RefusalReason.BAD_COMMAND,
                                 f"the broker does not accept {command[:64]!r} from {user!r}")
         self.counters[plane].forwarded += 1
         self._reply(sock, rid, user, header, Kind.REPLY, answer)

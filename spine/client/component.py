@@ -23,8 +23,8 @@ from zmq.backend import Socket as _RawSocket
 
 from spine import paths
 from spine.endpoints import Endpoints
-from spine.errors import (BrokerUnavailable, EnvelopeError, RequestTimeout, RoutingError,
-                          SendFailed, SpineError)
+from spine.errors import (BrokerUnavailable, EnvelopeError, RefusalReason, RequestTimeout,
+                          RoutingError, SendFailed, SpineError, UnknownRecipient)
 from spine.protocol import envelope
 from spine.protocol import neural_spike_pb2 as pb
 from spine.protocol.framing import (BROKER, HEADER_SIZE, Header, Kind, MsgClass, pack_header,
@@ -344,7 +344,7 @@ class Component:
             except RoutingError as exc:
                 # Right after a broker restart the recipient may not have said hello yet:
                 # with attempts left, an unknown recipient is waited out like a lost reply.
-                if attempt == retries or not str(exc).startswith("unknown_recipient"):
+                if attempt == retries or not isinstance(exc, UnknownRecipient):
                     raise
                 self._await_reply(plane, _NO_REQUEST, attempt_deadline)
                 continue
@@ -391,7 +391,7 @@ class Component:
                 continue
             if msg.request_id == request_id and msg.kind in (Kind.REPLY, Kind.ERROR):
                 if msg.kind is Kind.ERROR:
-                    raise RoutingError(_error_text(msg))
+                    raise _refusal_error(msg)
                 return msg
             self._accept(msg)
 
@@ -592,11 +592,21 @@ def _default_class(plane: Plane) -> MsgClass:
     return MsgClass.CONTROL if plane is Plane.CONTROL else MsgClass.BULK
 
 
-def _error_text(msg: Message) -> str:
+def _refusal_error(msg: Message) -> RoutingError:
+    """The exception for the broker's ERROR ``msg``: its reason from the ``refusal`` field
+    (UNSPECIFIED from a broker that does not send one), its text for people."""
     try:
-        return msg.spike.text_data or "the broker refused the message"
+        spike = msg.spike
     except EnvelopeError:
-        return "the broker refused the message"
+        return RoutingError("the broker refused the message (its ERROR was unreadable)")
+    refusal = spike.refusal
+    try:
+        reason = RefusalReason(refusal.reason)
+    except ValueError:  # a newer broker's reason: still a refusal, without a specific class
+        reason = RefusalReason.UNSPECIFIED
+    return RoutingError.for_reason(spike.text_data or "the broker refused the message", reason,
+                                   refusal.recipient,
+                                   refusal.retry_after_ms / 1000 if refusal.retry_after_ms else None)
 
 
 async def _readable(sockets: Iterable[zmq.Socket], timeout: float | None) -> None:

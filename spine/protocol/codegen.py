@@ -16,6 +16,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+from spine.errors import CommandUnavailable
+
 PROTO = "spine/v1/neural_spike.proto"
 OUTPUTS = ("neural_spike_pb2.py", "neural_spike_pb2.pyi")
 
@@ -33,7 +35,7 @@ def generate(dest: Path, root: Path | None = None) -> list[Path]:
                f"--python_out={tmp}", f"--pyi_out={tmp}", str(root / "protos" / PROTO)]
         result = subprocess.run(cmd, capture_output=True, text=True)
         if result.returncode != 0:
-            raise RuntimeError(f"protoc failed: {result.stderr.strip()} "
+            raise CommandUnavailable(f"protoc failed: {result.stderr.strip()} "
                                "(is the test extra installed? pip install -e '.[test]')")
         written = []
         for name in OUTPUTS:

@@ -21,7 +21,7 @@ def uuid_text(raw: bytes) -> str:
     """16 bytes as a UUID's canonical text (what ``str(uuid.UUID(bytes=raw))`` gives, at a third of the cost)."""
     h = raw.hex()
     if len(h) != 32:
-        raise ValueError(f"a UUID is 16 bytes, got {len(raw)}")
+        raise EnvelopeError(f"a UUID is 16 bytes, got {len(raw)}")
     return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 

@@ -35,7 +35,7 @@ VISUAL_CORTEX: ComponentID
 AUDIO_CORTEX: ComponentID
 
 class NeuralSpike(_message.Message):
-    __slots__ = ("request_id", "timestamp", "sender", "recipient", "data_wave", "command_req", "command_resp", "neurogenesis", "text_data", "rich_payload", "sparse_wave", "waveform_shm", "status", "retrieve", "meta", "neurochemistry", "training", "sender_instance", "recipient_instance")
+    __slots__ = ("request_id", "timestamp", "sender", "recipient", "data_wave", "command_req", "command_resp", "neurogenesis", "text_data", "rich_payload", "sparse_wave", "waveform_shm", "status", "retrieve", "meta", "neurochemistry", "training", "sender_instance", "recipient_instance", "refusal")
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     TIMESTAMP_FIELD_NUMBER: _ClassVar[int]
     SENDER_FIELD_NUMBER: _ClassVar[int]
@@ -55,6 +55,7 @@ class NeuralSpike(_message.Message):
     TRAINING_FIELD_NUMBER: _ClassVar[int]
     SENDER_INSTANCE_FIELD_NUMBER: _ClassVar[int]
     RECIPIENT_INSTANCE_FIELD_NUMBER: _ClassVar[int]
+    REFUSAL_FIELD_NUMBER: _ClassVar[int]
     request_id: str
     timestamp: int
     sender: ComponentID
@@ -74,7 +75,36 @@ class NeuralSpike(_message.Message):
     training: TrainingMetadata
     sender_instance: str
     recipient_instance: str
-    def __init__(self, request_id: _Optional[str] = ..., timestamp: _Optional[int] = ..., sender: _Optional[_Union[ComponentID, str]] = ..., recipient: _Optional[_Union[ComponentID, str]] = ..., data_wave: _Optional[_Union[DenseWaveform, _Mapping]] = ..., command_req: _Optional[_Union[CommandRequest, _Mapping]] = ..., command_resp: _Optional[_Union[CommandResponse, _Mapping]] = ..., neurogenesis: _Optional[_Union[NeurogenesisEvent, _Mapping]] = ..., text_data: _Optional[str] = ..., rich_payload: _Optional[_Union[RichPayload, _Mapping]] = ..., sparse_wave: _Optional[_Union[SparseWaveform, _Mapping]] = ..., waveform_shm: _Optional[_Union[WaveformSHM, _Mapping]] = ..., status: _Optional[_Union[StatusReport, _Mapping]] = ..., retrieve: _Optional[_Union[RetrieveRequest, _Mapping]] = ..., meta: _Optional[_Union[Metadata, _Mapping]] = ..., neurochemistry: _Optional[_Union[NeurochemicalState, _Mapping]] = ..., training: _Optional[_Union[TrainingMetadata, _Mapping]] = ..., sender_instance: _Optional[str] = ..., recipient_instance: _Optional[str] = ...) -> None: ...
+    refusal: Refusal
+    def __init__(self, request_id: _Optional[str] = ..., timestamp: _Optional[int] = ..., sender: _Optional[_Union[ComponentID, str]] = ..., recipient: _Optional[_Union[ComponentID, str]] = ..., data_wave: _Optional[_Union[DenseWaveform, _Mapping]] = ..., command_req: _Optional[_Union[CommandRequest, _Mapping]] = ..., command_resp: _Optional[_Union[CommandResponse, _Mapping]] = ..., neurogenesis: _Optional[_Union[NeurogenesisEvent, _Mapping]] = ..., text_data: _Optional[str] = ..., rich_payload: _Optional[_Union[RichPayload, _Mapping]] = ..., sparse_wave: _Optional[_Union[SparseWaveform, _Mapping]] = ..., waveform_shm: _Optional[_Union[WaveformSHM, _Mapping]] = ..., status: _Optional[_Union[StatusReport, _Mapping]] = ..., retrieve: _Optional[_Union[RetrieveRequest, _Mapping]] = ..., meta: _Optional[_Union[Metadata, _Mapping]] = ..., neurochemistry: _Optional[_Union[NeurochemicalState, _Mapping]] = ..., training: _Optional[_Union[TrainingMetadata, _Mapping]] = ..., sender_instance: _Optional[str] = ..., recipient_instance: _Optional[str] = ..., refusal: _Optional[_Union[Refusal, _Mapping]] = ...) -> None: ...
+
+class Refusal(_message.Message):
+    __slots__ = ("reason", "recipient", "retry_after_ms")
+    class Reason(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+        __slots__ = ()
+        REASON_UNSPECIFIED: _ClassVar[Refusal.Reason]
+        UNKNOWN_RECIPIENT: _ClassVar[Refusal.Reason]
+        RECIPIENT_BUSY: _ClassVar[Refusal.Reason]
+        UNREACHABLE: _ClassVar[Refusal.Reason]
+        HEARTBEAT_ON_DATA: _ClassVar[Refusal.Reason]
+        CONTROL_ONLY: _ClassVar[Refusal.Reason]
+        OVERSIZED_COMMAND: _ClassVar[Refusal.Reason]
+        BAD_COMMAND: _ClassVar[Refusal.Reason]
+    REASON_UNSPECIFIED: Refusal.Reason
+    UNKNOWN_RECIPIENT: Refusal.Reason
+    RECIPIENT_BUSY: Refusal.Reason
+    UNREACHABLE: Refusal.Reason
+    HEARTBEAT_ON_DATA: Refusal.Reason
+    CONTROL_ONLY: Refusal.Reason
+    OVERSIZED_COMMAND: Refusal.Reason
+    BAD_COMMAND: Refusal.Reason
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    RECIPIENT_FIELD_NUMBER: _ClassVar[int]
+    RETRY_AFTER_MS_FIELD_NUMBER: _ClassVar[int]
+    reason: Refusal.Reason
+    recipient: str
+    retry_after_ms: int
+    def __init__(self, reason: _Optional[_Union[Refusal.Reason, str]] = ..., recipient: _Optional[str] = ..., retry_after_ms: _Optional[int] = ...) -> None: ...
 
 class Metadata(_message.Message):
     __slots__ = ("trace_id", "priority", "tags", "deadline_ms")

@@ -218,16 +218,16 @@ class BreakerStore:
         try:
             parsed_state = BreakerState(state)
             if isinstance(failures, bool) or not isinstance(failures, int) or failures < 0:
-                raise ValueError(f"consecutive_failures={failures!r}")
+                raise _Invalid(f"consecutive_failures={failures!r}")
             if not isinstance(boot_id, str) or not isinstance(version, int):
-                raise ValueError("boot_id/version of the wrong type")
+                raise _Invalid("boot_id/version of the wrong type")
             if last_failure is not None and not isinstance(last_failure, str):
-                raise ValueError("last_failure is not text")
+                raise _Invalid("last_failure is not text")
             row = _Row(parsed_state, failures, _parse_time(opened_at), _parse_float(opened_mono),
                        _parse_float(trial_mono), boot_id, last_failure, _parse_time(last_failure_at), version)
             if row.state is not BreakerState.CLOSED and (row.opened_at is None or row.opened_at_monotonic is None):
-                raise ValueError(f"state {row.state.value} without opened_at")
-        except ValueError as exc:
+                raise _Invalid(f"state {row.state.value} without opened_at")
+        except (_Invalid, ValueError) as exc:  # ValueError: from BreakerState, fromisoformat
             raise StateStoreError(self._corrupt_message(f"row {name!r} is invalid ({exc})")) from exc
         return row
 
@@ -292,6 +292,10 @@ class BreakerStore:
         return StateStoreError(self._corrupt_message(f"{type(exc).__name__}: {text}"))
 
 
+class _Invalid(StateStoreError):
+    """A field of a stored row is invalid (reported as the whole store being corrupt)."""
+
+
 def _check_name(name: str) -> None:
     if not isinstance(name, str) or not name or len(name) > MAX_NAME_LENGTH:
         raise ConfigError(f"breaker name must be a non-empty string of at most {MAX_NAME_LENGTH} characters")
@@ -301,10 +305,10 @@ def _parse_time(value: object) -> datetime | None:
     if value is None:
         return None
     if not isinstance(value, str):
-        raise ValueError(f"time {value!r} is not text")
+        raise _Invalid(f"time {value!r} is not text")
     parsed = datetime.fromisoformat(value)
     if parsed.tzinfo is None:
-        raise ValueError(f"time {value!r} has no timezone")
+        raise _Invalid(f"time {value!r} has no timezone")
     return parsed.astimezone(timezone.utc)
 
 
@@ -312,5 +316,5 @@ def _parse_float(value: object) -> float | None:
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise ValueError(f"number {value!r} is not finite")
+        raise _Invalid(f"number {value!r} is not finite")
     return float(value)

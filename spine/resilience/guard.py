@@ -175,9 +175,6 @@ class CircuitBreaker:
         else:
             detail = (f"after {snap.consecutive_failures} consecutive failures"
                       f" (last: {snap.last_failure}); next trial allowed at {when}")
-        error = CircuitOpenError(f"circuit breaker {self.name!r} is {snap.state.value}, call refused "
-                                 f"without contacting the dependency: {detail}")
-        error.breaker = self.name  # type: ignore[attr-defined]
-        error.retry_at = retry_at  # type: ignore[attr-defined]
-        error.retry_after = retry_after  # type: ignore[attr-defined]
-        return error
+        return CircuitOpenError(f"circuit breaker {self.name!r} is {snap.state.value}, call refused "
+                                f"without contacting the dependency: {detail}",
+                                breaker=self.name, retry_at=retry_at, retry_after=retry_after)

@@ -85,15 +85,17 @@ class ZapHandler:
             self._deny(key_text, addr, "unknown key")
             return self._reply(request_id, b"400", b"denied", b"")
         if not entry.admits_address(addr):
-            self._deny(key_text, addr, f"{entry.name} not allowed from this address "
-                                       f"(pinned to {entry.source})")
+            self._deny(key_text, addr, "address pin",
+                       f"{entry.name} not allowed from this address (pinned to {entry.source})")
             return self._reply(request_id, b"400", b"denied", b"")
         self.stats.allowed += 1
         log.info("authenticated %s (%s) from %s", entry.name, entry.kind_name(), addr or "ipc")
         return self._reply(request_id, b"200", b"OK", key)
 
-    def _deny(self, key: str, address: str, why: str) -> None:
-        reason = why.split(" (")[0] if "pinned" not in why else "address pin"
+    def _deny(self, key: str, address: str, reason: str, detail: str = "") -> None:
+        """Count a denial under ``reason`` (a fixed phrase: the statistics key) and log it
+        with ``detail`` (what a person needs to fix it), rate-limited per peer and reason."""
+        why = f"{reason}: {detail}" if detail else reason
         self.stats.denied[reason] += 1
         self.stats.last_denied = (self.stats.last_denied + [(key, address, why)])[-20:]
         # Keyed by address, not key: a peer can make a new key for every attempt.

@@ -19,7 +19,8 @@ from dataclasses import dataclass, field
 from typing import Callable, Collection, Iterable
 
 from spine.client.component import Component, Message
-from spine.errors import ConfigError, EnvelopeError, ProtocolError, SendFailed, ShmError, ShmFrameOverwritten
+from spine.errors import (ConfigError, EnvelopeError, ProtocolError, RefusalReason, SendFailed, ShmError,
+                          ShmFrameOverwritten)
 from spine.protocol import envelope
 from spine.protocol import neural_spike_pb2 as pb
 from spine.protocol.framing import Kind, MsgClass
@@ -136,10 +137,16 @@ class DescriptorPublisher:
         if msg.kind is not Kind.ERROR or msg.request_id not in self._sent:
             return False
         try:
-            text = msg.spike.text_data
+            spike = msg.spike
         except EnvelopeError:
-            text = ""
-        reason = text.split(":", 1)[0] or "refused"
+            text, reason = "", RefusalReason.UNSPECIFIED
+        else:
+            text = spike.text_data
+            try:
+                reason = RefusalReason(spike.refusal.reason)
+            except ValueError:  # a reason this client does not know yet
+                reason = RefusalReason.UNSPECIFIED
+        reason = reason.label if reason else "refused"
         n = _count(self.counters.refused, reason)
         if _worth_logging(n):
             log.warning("%s: the broker refused the descriptor of frame %d (%d so far): %s",

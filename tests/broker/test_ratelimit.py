@@ -6,6 +6,7 @@ import logging
 
 import pytest
 
+from spine.errors import ConfigError
 from spine.ratelimit import LogLimiter, log_limited
 
 
@@ -79,7 +80,7 @@ def test_the_least_recently_seen_key_is_forgotten_first():
                                     {"total_burst": 0}, {"total_every_s": -1.0},
                                     {"every_s": float("nan")}])
 def test_nonsense_limits_are_refused(kwargs):
-    with pytest.raises(ValueError):
+    with pytest.raises(ConfigError):
         LogLimiter(**kwargs)
 
 

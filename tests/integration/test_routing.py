@@ -7,7 +7,7 @@ import threading
 import pytest
 
 from spine.client.component import Plane
-from spine.errors import RoutingError
+from spine.errors import RefusalReason, RoutingError, UnknownRecipient
 from spine.protocol import neural_spike_pb2 as pb
 from spine.protocol.envelope import new_spike
 from spine.protocol.framing import Kind
@@ -50,8 +50,18 @@ def test_one_way_send_arrives_with_the_authenticated_sender(bus):
 
 def test_unknown_recipient_gets_an_explicit_error(bus):
     alice = bus.component("alice")
-    with pytest.raises(RoutingError, match="unknown_recipient"):
+    with pytest.raises(RoutingError, match="unknown_recipient") as caught:
         alice.request("nobody", new_spike(text_data="?"), timeout=5)
+    # the reason travels as data in the ERROR's refusal field, not only in its text
+    assert type(caught.value) is UnknownRecipient
+    assert (caught.value.reason, caught.value.recipient) == (RefusalReason.UNKNOWN_RECIPIENT, "nobody")
+
+
+def test_a_refused_broker_command_carries_its_reason(bus):
+    alice = bus.component("alice")
+    with pytest.raises(RoutingError) as caught:
+        alice.request_broker("pair-open", timeout=5)  # only a CLI_CONTROLLER may
+    assert caught.value.reason is RefusalReason.BAD_COMMAND
 
 
 def test_events_reach_every_subscriber(bus):
