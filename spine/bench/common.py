@@ -22,6 +22,7 @@ import numpy as np
 import zmq
 
 from spine.broker.process import BrokerProcess
+from spine.errors import BenchError
 from spine.protocol import neural_spike_pb2 as pb
 from spine.security.keys import KeyPair, load_or_create
 from spine.security.whitelist import Entry, add_entry
@@ -70,7 +71,8 @@ class Child:
         self.process.start()
         if not self.ready.wait(timeout):
             self.stop()
-            raise RuntimeError(f"benchmark role {self.process.name} did not get ready in {timeout} s")
+            raise BenchError(f"benchmark role {self.process.name} did not get ready in {timeout} s",
+                             reason=BenchError.NOT_READY, role=self.process.name, timeout=timeout)
         return self
 
     def stop(self, timeout: float = 5.0) -> None:

@@ -16,6 +16,7 @@ from spine.bench import roles
 from spine.bench.common import SPAWN, BenchBus, Child, parser, percentiles, table, write_json
 from spine.bench.rtt import measure_broker_with
 from spine.client.component import Component
+from spine.errors import BenchError
 
 QUEUE_TARGET = 10_000
 
@@ -37,7 +38,8 @@ def run(count: int = 5000, size: int = 64, sink_rate: float = 20_000, broker_arg
                     time.sleep(0.01)  # waiting for the flood to build up; nothing to wait on
                 backlog_before = sent.value - received.value
                 if backlog_before < QUEUE_TARGET:
-                    raise RuntimeError(f"the data backlog reached only {backlog_before} messages")
+                    raise BenchError(f"the data backlog reached only {backlog_before} of {QUEUE_TARGET} "
+                                     "messages within 30 s", reason=BenchError.INCOMPLETE, timeout=30)
                 start = received.value
                 flooded = measure_broker_with(client, count, warmup=0)
                 backlog_after = sent.value - received.value

@@ -51,7 +51,7 @@ import zmq
 from spine.bench.realtime import FifoScope, PmQos
 from spine.broker.process import BrokerProcess
 from spine.client.component import Component
-from spine.errors import HarnessError, ShmFrameOverwritten
+from spine.errors import BenchError, HarnessError, ShmFrameOverwritten
 from spine.protocol import neural_spike_pb2 as pb
 from spine.protocol import sparse
 from spine.security.keys import load_or_create
@@ -196,7 +196,8 @@ def shm_handoffs(size: int, frames: int, modes: tuple[str, ...] = MODES) -> tupl
         proc.start()
         try:
             if not ready.wait(10):
-                raise RuntimeError("shm reader process did not start")
+                raise BenchError("shm reader process did not start within 10 s",
+                                 reason=BenchError.NOT_READY, role="shm reader", timeout=10)
             writer_faults = _page_faults()
             for i in range(total):
                 _stamp(payload, i)
@@ -205,12 +206,14 @@ def shm_handoffs(size: int, frames: int, modes: tuple[str, ...] = MODES) -> tupl
                 commits[i] = writer.write(payload).committed_ns
                 returns[i] = time.monotonic_ns()
                 if not ack.wait(10):
-                    raise RuntimeError("shm reader process stopped acknowledging frames")
+                    raise BenchError("shm reader process stopped acknowledging frames (none for 10 s)",
+                                     reason=BenchError.NO_RESULT, role="shm reader", timeout=10)
                 ack.clear()
                 copies.append(_timed_copyto(copy_dst, copy_src))  # the baseline, under the same load
             writer_faults = _page_faults() - writer_faults
             if not parent.poll(30):
-                raise RuntimeError("shm reader process did not report")
+                raise BenchError("shm reader process did not report within 30 s",
+                                 reason=BenchError.NO_RESULT, role="shm reader", timeout=30)
             done, skipped, reader_faults = parent.recv()
         finally:
             proc.join(10)
@@ -298,7 +301,8 @@ def zmq_ipc_latency(size: int, frames: int) -> dict:
     sends: dict[int, int] = {}
     try:
         if not ready.wait(10):
-            raise RuntimeError("zmq receiver process did not start")
+            raise BenchError("zmq receiver process did not start within 10 s",
+                             reason=BenchError.NOT_READY, role="zmq receiver", timeout=10)
         sock.connect(endpoint)
         for i in range(frames):
             _stamp(payload, i)
@@ -306,10 +310,12 @@ def zmq_ipc_latency(size: int, frames: int) -> dict:
             sends[i] = time.monotonic_ns()
             sock.send_multipart([i.to_bytes(8, "little"), payload])
             if not ack.wait(10):
-                raise RuntimeError("zmq receiver process stopped acknowledging frames")
+                raise BenchError("zmq receiver process stopped acknowledging frames (none for 10 s)",
+                                 reason=BenchError.NO_RESULT, role="zmq receiver", timeout=10)
             ack.clear()
         if not parent.poll(60):
-            raise RuntimeError("zmq receiver process did not report")
+            raise BenchError("zmq receiver process did not report within 60 s",
+                             reason=BenchError.NO_RESULT, role="zmq receiver", timeout=60)
         done, torn = parent.recv()
     finally:
         sock.close(0)
@@ -390,7 +396,8 @@ def descriptor_handoff(size: int, frames: int) -> dict:
                            args=(keys, broker.ipc, broker.public_key, frames, ready, ack, child))
         proc.start()
         if not ready.wait(20):
-            raise RuntimeError("descriptor reader process did not connect")
+            raise BenchError("descriptor reader process did not connect within 20 s",
+                             reason=BenchError.NOT_READY, role="descriptor reader", timeout=20)
         comp = Component("bench-physics", keys_dir=keys, endpoints=broker.ipc, broker_key=broker.public_key,
                          heartbeat=False).connect(timeout=10)
         with WaveformWriter(segment, size, 8) as writer:
@@ -401,10 +408,12 @@ def descriptor_handoff(size: int, frames: int) -> dict:
                 starts[i] = time.monotonic_ns()
                 publisher.write(payload)
                 if not ack.wait(10):
-                    raise RuntimeError("descriptor reader process stopped acknowledging frames")
+                    raise BenchError("descriptor reader process stopped acknowledging frames (none for 10 s)",
+                                     reason=BenchError.NO_RESULT, role="descriptor reader", timeout=10)
                 ack.clear()
             if not parent.poll(30):
-                raise RuntimeError("descriptor reader process did not report")
+                raise BenchError("descriptor reader process did not report within 30 s",
+                                 reason=BenchError.NO_RESULT, role="descriptor reader", timeout=30)
             done, torn, overwritten = parent.recv()
     finally:
         if comp is not None:
@@ -456,7 +465,8 @@ def sustained(size: int, rate_hz: int, seconds: float) -> dict:
         proc.start()
         try:
             if not parent.poll(10):
-                raise RuntimeError("sustain reader process did not start")
+                raise BenchError("sustain reader process did not start within 10 s",
+                                 reason=BenchError.NOT_READY, role="sustain reader", timeout=10)
             parent.recv()
             t_start = time.monotonic_ns()
             next_at = t_start
@@ -472,7 +482,8 @@ def sustained(size: int, rate_hz: int, seconds: float) -> dict:
             if not parent.poll(10):  # the reader reports once it has seen (or skipped) every frame
                 stop.set()
             if not parent.poll(10):
-                raise RuntimeError("sustain reader process did not report")
+                raise BenchError("sustain reader process did not report within 10 s",
+                                 reason=BenchError.NO_RESULT, role="sustain reader", timeout=10)
             report = parent.recv()
         finally:
             stop.set()
@@ -546,7 +557,8 @@ def periodic_handoffs(size: int, rate_hz: int, frames: int, predictor: FramePred
         proc.start()
         try:
             if not ready.wait(10):
-                raise RuntimeError("periodic reader process did not start")
+                raise BenchError("periodic reader process did not start within 10 s",
+                                 reason=BenchError.NOT_READY, role="periodic reader", timeout=10)
             next_at = time.monotonic_ns()
             for i in range(frames):
                 _pace_until(next_at)
@@ -554,7 +566,8 @@ def periodic_handoffs(size: int, rate_hz: int, frames: int, predictor: FramePred
                 commits[i] = writer.write(payload).committed_ns
                 next_at += period
             if not parent.poll(30):
-                raise RuntimeError("periodic reader process did not report")
+                raise BenchError("periodic reader process did not report within 30 s",
+                                 reason=BenchError.NO_RESULT, role="periodic reader", timeout=30)
             done, skipped, cpu_share = parent.recv()
         finally:
             proc.join(10)

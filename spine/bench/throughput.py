@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from spine.bench import roles
 from spine.bench.common import SPAWN, BenchBus, Child, curve_pair, parser, table, write_json
+from spine.errors import BenchError
 
 SIZES = {"small": 64, "large": 1 << 20}
 DEFAULT_COUNTS = {"small": 100_000, "large": 2_000}
@@ -24,7 +25,8 @@ def _rate(producer_args: tuple, consumer_args: tuple, count: int, timeout: float
         consumer_proc.process.join(timeout)
     received = int(times[2])
     if received < count:
-        raise RuntimeError(f"consumer got {received} of {count} messages within {timeout} s")
+        raise BenchError(f"consumer got {received} of {count} messages within {timeout} s",
+                         reason=BenchError.INCOMPLETE, role="consumer", timeout=timeout)
     return (count - 1) / (times[1] - times[0])
 
 

@@ -19,7 +19,7 @@ from multiprocessing.connection import Connection
 from typing import Any, Callable
 
 from spine.bench.realtime import set_fifo
-from spine.errors import HarnessError
+from spine.errors import BenchError
 
 _CTX = mp.get_context("fork")
 
@@ -50,10 +50,12 @@ class RoleLink:
         """Tell the coordinator this role is set up; wait for and return the common start time (monotonic ns)."""
         self._conn.send(("ready", None))
         if not self._conn.poll(timeout_s):
-            raise HarnessError(f"no start signal from the coordinator within {timeout_s:g} s")
+            raise BenchError(f"no start signal from the coordinator within {timeout_s:g} s",
+                             reason=BenchError.NO_START_SIGNAL, timeout=timeout_s)
         what, start_ns = self._conn.recv()
         if what != "go":
-            raise HarnessError(f"expected the start signal from the coordinator, got {what!r}")
+            raise BenchError(f"expected the start signal from the coordinator, got {what!r}",
+                             reason=BenchError.UNEXPECTED)
         return start_ns
 
 
@@ -96,19 +98,23 @@ class RoleProcess:
     def _expect(self, what: str, timeout_s: float) -> Any:
         if not self._conn.poll(timeout_s):
             state = "exited" if not self._proc.is_alive() else "is still running"
-            raise HarnessError(f"role {self.name} sent no {what} within {timeout_s:g} s (it {state})")
+            raise BenchError(f"role {self.name} sent no {what} within {timeout_s:g} s (it {state})",
+                             reason=BenchError.NOT_READY if what == "ready" else BenchError.NO_RESULT,
+                             role=self.name, timeout=timeout_s)
         try:
             kind, payload = self._conn.recv()
         except EOFError:
-            raise HarnessError(f"role {self.name} exited (code {self._proc.exitcode}) before its {what}") from None
+            raise BenchError(f"role {self.name} exited (code {self._proc.exitcode}) before its {what}",
+                             reason=BenchError.EXITED, role=self.name) from None
         if kind == "error":
-            raise HarnessError(payload)
+            raise BenchError(payload, reason=BenchError.ROLE_FAILED, role=self.name)
         if kind != what:
-            raise HarnessError(f"role {self.name} sent {kind!r} where {what!r} was expected")
+            raise BenchError(f"role {self.name} sent {kind!r} where {what!r} was expected",
+                             reason=BenchError.UNEXPECTED, role=self.name)
         return payload
 
     def wait_ready(self, timeout_s: float = 60.0) -> None:
-        """Block until the role is set up (HarnessError if it fails or takes longer than ``timeout_s``)."""
+        """Block until the role is set up (BenchError if it fails or takes longer than ``timeout_s``)."""
         self._expect("ready", timeout_s)
 
     def go(self, start_ns: int) -> None:
@@ -120,7 +126,7 @@ class RoleProcess:
         return self._conn.poll(0)
 
     def result(self, timeout_s: float) -> dict:
-        """The role's measurements (HarnessError if it failed or sent nothing within ``timeout_s``)."""
+        """The role's measurements (BenchError if it failed or sent nothing within ``timeout_s``)."""
         return self._expect("result", timeout_s)
 
     def signal(self, sig: int) -> None:
