@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import multiprocessing as mp
 import os
 import resource
 import shutil
@@ -48,7 +47,11 @@ from pathlib import Path
 import numpy as np
 import zmq
 
+from spine.bench.pacing import Pacer
+from spine.bench.procs import FORK, RoleLink, RoleProcess
 from spine.bench.realtime import FifoScope, PmQos
+from spine.bench.stamps import stamp, stamp_ok
+from spine.bench.stats import summary
 from spine.broker.process import BrokerProcess
 from spine.client.component import Component
 from spine.errors import BenchError, HarnessError, ShmFrameOverwritten
@@ -61,24 +64,12 @@ from spine.shm import (DescriptorFollower, DescriptorPublisher, FramePredictor, 
 from spine.shm.predict import LEAD_NS, WINDOW_NS
 
 SIZES = {"4kb": 4096, "1mb": 1 << 20, "4.8mb": 4_800_000}
-STAMP_STRIDE = 8192  # one stamp word every 8 KiB (and the last word)
-
-
-def _stamp(buf: np.ndarray, frame: int) -> None:
-    words = buf.view(np.uint64)
-    words[:: STAMP_STRIDE // 8] = frame
-    words[-1] = frame
-
-
-def _stamp_ok(buf: np.ndarray, frame: int) -> bool:
-    words = buf.view(np.uint64)
-    return bool(np.all(words[:: STAMP_STRIDE // 8] == frame) and words[-1] == frame)
+POINTS = (("p50", 50.0), ("p99", 99.0), ("p99_9", 99.9))
 
 
 def _percentiles(samples_ns: list[int]) -> dict[str, float]:
-    a = np.asarray(samples_ns, dtype=np.float64) / 1e3
-    return {"p50": float(np.percentile(a, 50)), "p99": float(np.percentile(a, 99)),
-            "p99_9": float(np.percentile(a, 99.9)), "max": float(a.max()), "n": int(a.size)}
+    """n, p50, p99, p99.9, max and mean (µs) of nanosecond samples."""
+    return summary(samples_ns, POINTS, scale=1e-3)
 
 
 def _page_faults() -> int:
@@ -87,14 +78,8 @@ def _page_faults() -> int:
     return usage.ru_minflt + usage.ru_majflt
 
 
-def _pace_until(deadline_ns: int) -> None:
-    """Sleep to just before `deadline_ns` (monotonic), then spin: time.sleep alone overshoots by ~100 µs."""
-    while True:
-        left = deadline_ns - time.monotonic_ns()
-        if left <= 0:
-            return
-        if left > 200_000:
-            time.sleep((left - 150_000) / 1e9)
+# time.sleep alone overshoots by ~100 µs: sleep to 150 µs before each deadline, then spin
+PACER = Pacer(spin_ns=150_000)
 
 
 # --- hand-off, closed loop: each frame is sent once the reader has finished the previous one
@@ -116,7 +101,7 @@ def _take_copy(reader: WaveformReader, out: np.ndarray, spin: bool, predict: boo
     held = time.monotonic_ns()  # the copy is validated: the reader holds the frame (as the zmq receiver's clock)
     if frame is None:
         return None
-    return frame.frame_index, frame.skipped, _stamp_ok(out, frame.frame_index), held
+    return frame.frame_index, frame.skipped, stamp_ok(out, frame.frame_index), held
 
 
 def _take_in_place(reader: WaveformReader, full_read: bool, predict: bool = False,
@@ -129,20 +114,30 @@ def _take_in_place(reader: WaveformReader, full_read: bool, predict: bool = Fals
             words = np.frombuffer(view.data, dtype=np.uint64)
             if full_read:
                 words.sum()  # every word of the frame read where it lies
-            ok = _stamp_ok(words.view(np.uint8), view.frame_index)
+            ok = stamp_ok(words, view.frame_index)
             del words  # no reference into the segment may outlive the view
     except ShmFrameOverwritten:
         ok = False  # cannot happen in this closed loop; counted as torn if it ever does
     return view.frame_index, view.skipped, ok, time.monotonic_ns()  # in place, held once validated after use
 
 
-def _shm_reader(name: str, size: int, frames: int, modes: tuple[str, ...], ready, ack, conn) -> None:
+def _acked(ack, role: RoleProcess, timeout_s: float = 10.0) -> None:
+    """Wait for the reader ``role`` to acknowledge a frame (BenchError, with the role's own if it failed)."""
+    if not ack.wait(timeout_s):
+        if role.has_result():
+            role.result(0)  # raises the role's error if it failed
+        raise BenchError(f"{role.name} process stopped acknowledging frames (none for {timeout_s:g} s)",
+                         reason=BenchError.NO_RESULT, role=role.name, timeout=timeout_s)
+    ack.clear()
+
+
+def _shm_reader(link: RoleLink, name: str, size: int, frames: int, modes: tuple[str, ...], ack) -> dict:
     out = np.ones(size, dtype=np.uint8)  # touched now, not on the first frame
     done: list[tuple[int, int, bool]] = []
     skipped = 0
     with WaveformReader(name) as reader:
         faults = _page_faults()
-        ready.set()
+        link.ready()
         while len(done) + skipped < frames:
             mode = modes[(len(done) + skipped) % len(modes)]  # the closed loop never skips
             if mode in ("copy", "copy_spinning"):
@@ -158,8 +153,7 @@ def _shm_reader(name: str, size: int, frames: int, modes: tuple[str, ...], ready
             done.append((index, t, ok))
             ack.set()
         faults = _page_faults() - faults
-    conn.send((done, skipped, faults))
-    conn.close()
+    return {"done": done, "skipped": skipped, "faults": faults}
 
 
 def shm_handoffs(size: int, frames: int, modes: tuple[str, ...] = MODES) -> tuple[dict[str, dict], dict]:
@@ -181,9 +175,7 @@ def shm_handoffs(size: int, frames: int, modes: tuple[str, ...] = MODES) -> tupl
     returns the page faults both processes took meanwhile.
     """
     name = f"/spine-bench-{os.getpid()}-{uuid.uuid4().hex[:8]}"
-    ctx = mp.get_context("fork")
-    ready, ack = ctx.Event(), ctx.Event()
-    parent, child = ctx.Pipe(duplex=False)
+    ack = FORK.Event()
     payload = np.random.default_rng(0).integers(0, 256, size, dtype=np.uint8)
     copy_src, copy_dst = _copy_buffers(size)
     copies: list[int] = []
@@ -191,35 +183,20 @@ def shm_handoffs(size: int, frames: int, modes: tuple[str, ...] = MODES) -> tupl
     commits: dict[int, int] = {}
     returns: dict[int, int] = {}
     starts: dict[int, int] = {}
-    with WaveformWriter(name, size, 8) as writer:
-        proc = ctx.Process(target=_shm_reader, args=(name, size, total, modes, ready, ack, child), daemon=True)
-        proc.start()
-        try:
-            if not ready.wait(10):
-                raise BenchError("shm reader process did not start within 10 s",
-                                 reason=BenchError.NOT_READY, role="shm reader", timeout=10)
-            writer_faults = _page_faults()
-            for i in range(total):
-                _stamp(payload, i)
-                _pace_until(time.monotonic_ns() + GAP_NS)
-                starts[i] = time.monotonic_ns()
-                commits[i] = writer.write(payload).committed_ns
-                returns[i] = time.monotonic_ns()
-                if not ack.wait(10):
-                    raise BenchError("shm reader process stopped acknowledging frames (none for 10 s)",
-                                     reason=BenchError.NO_RESULT, role="shm reader", timeout=10)
-                ack.clear()
-                copies.append(_timed_copyto(copy_dst, copy_src))  # the baseline, under the same load
-            writer_faults = _page_faults() - writer_faults
-            if not parent.poll(30):
-                raise BenchError("shm reader process did not report within 30 s",
-                                 reason=BenchError.NO_RESULT, role="shm reader", timeout=30)
-            done, skipped, reader_faults = parent.recv()
-        finally:
-            proc.join(10)
-            if proc.is_alive():
-                proc.kill()
-                proc.join()
+    with WaveformWriter(name, size, 8) as writer, \
+            RoleProcess("shm reader", _shm_reader, (name, size, total, modes, ack)) as reader:
+        writer_faults = _page_faults()
+        for i in range(total):
+            stamp(payload, i)
+            PACER.sleep_until(time.monotonic_ns() + GAP_NS)
+            starts[i] = time.monotonic_ns()
+            commits[i] = writer.write(payload).committed_ns
+            returns[i] = time.monotonic_ns()
+            _acked(ack, reader)
+            copies.append(_timed_copyto(copy_dst, copy_src))  # the baseline, under the same load
+        writer_faults = _page_faults() - writer_faults
+        report = reader.result(30)
+    done, skipped, reader_faults = report["done"], report["skipped"], report["faults"]
     results = {}
     for k, mode in enumerate(modes):
         mine = [(f, t, ok) for f, t, ok in done if f % len(modes) == k]
@@ -262,73 +239,59 @@ def memcpy_latency(size: int, reps: int) -> dict:
     return _percentiles(samples)
 
 
-def _zmq_receiver(endpoint: str, frames: int, ready, ack, conn) -> None:
+def _zmq_receiver(link: RoleLink, endpoint: str, frames: int, ack) -> dict:
     ctx = zmq.Context()
     sock = ctx.socket(zmq.PULL)
-    sock.setsockopt(zmq.LINGER, 0)
-    sock.bind(endpoint)
-    ready.set()
     done = []
     torn = 0
     try:
+        sock.setsockopt(zmq.LINGER, 0)
+        sock.bind(endpoint)
+        link.ready()
         for _ in range(frames):
             head, body = sock.recv_multipart()
             t = time.monotonic_ns()
             index = int.from_bytes(head, "little")
-            torn += not _stamp_ok(np.frombuffer(body, dtype=np.uint8), index)
+            torn += not stamp_ok(body, index)
             done.append((index, t))
             ack.set()
     finally:
         sock.close(0)
         ctx.term()
-    conn.send((done, torn))
-    conn.close()
+    return {"done": done, "torn": torn}
 
 
 def zmq_ipc_latency(size: int, frames: int) -> dict:
     """One-way latency (send() called → receiver holds the bytes) of `size`-byte frames over zmq PUSH/PULL ipc://."""
     tmp = tempfile.mkdtemp(prefix="spine-bench-")
     endpoint = f"ipc://{tmp}/shm-bench.sock"
-    mctx = mp.get_context("fork")
-    ready, ack = mctx.Event(), mctx.Event()
-    parent, child = mctx.Pipe(duplex=False)
-    proc = mctx.Process(target=_zmq_receiver, args=(endpoint, frames, ready, ack, child), daemon=True)
-    proc.start()
-    ctx = zmq.Context()
-    sock = ctx.socket(zmq.PUSH)
-    sock.setsockopt(zmq.LINGER, 0)
+    ack = FORK.Event()
     payload = np.random.default_rng(2).integers(0, 256, size, dtype=np.uint8)
     sends: dict[int, int] = {}
     try:
-        if not ready.wait(10):
-            raise BenchError("zmq receiver process did not start within 10 s",
-                             reason=BenchError.NOT_READY, role="zmq receiver", timeout=10)
-        sock.connect(endpoint)
-        for i in range(frames):
-            _stamp(payload, i)
-            _pace_until(time.monotonic_ns() + GAP_NS)
-            sends[i] = time.monotonic_ns()
-            sock.send_multipart([i.to_bytes(8, "little"), payload])
-            if not ack.wait(10):
-                raise BenchError("zmq receiver process stopped acknowledging frames (none for 10 s)",
-                                 reason=BenchError.NO_RESULT, role="zmq receiver", timeout=10)
-            ack.clear()
-        if not parent.poll(60):
-            raise BenchError("zmq receiver process did not report within 60 s",
-                             reason=BenchError.NO_RESULT, role="zmq receiver", timeout=60)
-        done, torn = parent.recv()
+        with RoleProcess("zmq receiver", _zmq_receiver, (endpoint, frames, ack)) as receiver:
+            ctx = zmq.Context()  # made after the fork: the receiver has its own
+            sock = ctx.socket(zmq.PUSH)
+            sock.setsockopt(zmq.LINGER, 0)
+            try:
+                sock.connect(endpoint)
+                for i in range(frames):
+                    stamp(payload, i)
+                    PACER.sleep_until(time.monotonic_ns() + GAP_NS)
+                    sends[i] = time.monotonic_ns()
+                    sock.send_multipart([i.to_bytes(8, "little"), payload])
+                    _acked(ack, receiver)
+                report = receiver.result(60)
+            finally:
+                sock.close(0)
+                ctx.term()
     finally:
-        sock.close(0)
-        ctx.term()
-        proc.join(10)
-        if proc.is_alive():
-            proc.kill()
-            proc.join()
         try:
             os.unlink(f"{tmp}/shm-bench.sock")
         except FileNotFoundError:
             pass
         os.rmdir(tmp)
+    done, torn = report["done"], report["torn"]
     warm = [(f, t) for f, t in done if f >= min(10, frames // 10)]
     result = _percentiles([t - sends[f] for f, t in warm])
     result["torn"] = torn
@@ -337,14 +300,14 @@ def zmq_ipc_latency(size: int, frames: int) -> dict:
 
 # --- descriptors through a real broker -------------------------------------------
 
-def _descriptor_reader(keys: Path, endpoints, broker_key: bytes, frames: int, ready, ack, conn) -> None:
+def _descriptor_reader(link: RoleLink, keys: Path, endpoints, broker_key: bytes, frames: int, ack) -> dict:
     comp = Component("bench-viz", keys_dir=keys, endpoints=endpoints, broker_key=broker_key,
                      heartbeat=False).connect(timeout=10)
     follower = DescriptorFollower(comp)
     done: list[tuple[int, int]] = []
     torn = overwritten = 0
     try:
-        ready.set()
+        link.ready()
         while len(done) + overwritten < frames:
             event = follower.next_view(timeout=10.0)
             if event is None:
@@ -356,7 +319,7 @@ def _descriptor_reader(keys: Path, endpoints, broker_key: bytes, frames: int, re
             try:
                 with event.view as view:
                     words = np.frombuffer(view.data, dtype=np.uint64)
-                    ok = _stamp_ok(words.view(np.uint8), view.frame_index)
+                    ok = stamp_ok(words, view.frame_index)
                     del words
             except ShmFrameOverwritten:
                 ok = False
@@ -366,8 +329,7 @@ def _descriptor_reader(keys: Path, endpoints, broker_key: bytes, frames: int, re
     finally:
         follower.close()
         comp.close()
-    conn.send((done, torn, overwritten))
-    conn.close()
+    return {"done": done, "torn": torn, "overwritten": overwritten}
 
 
 def descriptor_handoff(size: int, frames: int) -> dict:
@@ -384,47 +346,31 @@ def descriptor_handoff(size: int, frames: int) -> dict:
         add_entry(keys, Entry(load_or_create(keys, name).public, name, kind, None), replace=True)
     broker = BrokerProcess(keys, root / "run", log_path=root / "broker.log")
     segment = f"/spine-bench-{os.getpid()}-{uuid.uuid4().hex[:8]}"
-    ctx = mp.get_context("fork")
-    ready, ack = ctx.Event(), ctx.Event()
-    parent, child = ctx.Pipe(duplex=False)
+    ack = FORK.Event()
     payload = np.random.default_rng(5).integers(0, 256, size, dtype=np.uint8)
     starts: dict[int, int] = {}
-    proc = comp = None
     try:
         broker.start()
-        proc = ctx.Process(target=_descriptor_reader, daemon=True,
-                           args=(keys, broker.ipc, broker.public_key, frames, ready, ack, child))
-        proc.start()
-        if not ready.wait(20):
-            raise BenchError("descriptor reader process did not connect within 20 s",
-                             reason=BenchError.NOT_READY, role="descriptor reader", timeout=20)
-        comp = Component("bench-physics", keys_dir=keys, endpoints=broker.ipc, broker_key=broker.public_key,
-                         heartbeat=False).connect(timeout=10)
-        with WaveformWriter(segment, size, 8) as writer:
+        with ExitStack() as held:
+            reader = held.enter_context(RoleProcess("descriptor reader", _descriptor_reader,
+                                                    (keys, broker.ipc, broker.public_key, frames, ack)))
+            comp = Component("bench-physics", keys_dir=keys, endpoints=broker.ipc, broker_key=broker.public_key,
+                             heartbeat=False)
+            held.callback(comp.close)
+            comp.connect(timeout=10)
+            writer = held.enter_context(WaveformWriter(segment, size, 8))
             publisher = DescriptorPublisher(comp, writer, to="bench-viz")
             for i in range(frames):
-                _stamp(payload, i)
-                _pace_until(time.monotonic_ns() + GAP_NS)
+                stamp(payload, i)
+                PACER.sleep_until(time.monotonic_ns() + GAP_NS)
                 starts[i] = time.monotonic_ns()
                 publisher.write(payload)
-                if not ack.wait(10):
-                    raise BenchError("descriptor reader process stopped acknowledging frames (none for 10 s)",
-                                     reason=BenchError.NO_RESULT, role="descriptor reader", timeout=10)
-                ack.clear()
-            if not parent.poll(30):
-                raise BenchError("descriptor reader process did not report within 30 s",
-                                 reason=BenchError.NO_RESULT, role="descriptor reader", timeout=30)
-            done, torn, overwritten = parent.recv()
+                _acked(ack, reader)
+            report = reader.result(30)
     finally:
-        if comp is not None:
-            comp.close()
-        if proc is not None:
-            proc.join(10)
-            if proc.is_alive():
-                proc.kill()
-                proc.join()
         broker.stop()
         shutil.rmtree(root, ignore_errors=True)
+    done, torn, overwritten = report["done"], report["torn"], report["overwritten"]
     warm = [(f, t) for f, t in done if f >= min(10, frames // 10)]
     result = _percentiles([t - starts[f] for f, t in warm])
     result.update(torn=torn, overwritten=overwritten)
@@ -433,64 +379,46 @@ def descriptor_handoff(size: int, frames: int) -> dict:
 
 # --- 1 kHz sustained --------------------------------------------------------------
 
-def _sustain_reader(name: str, size: int, frames: int, stop, conn) -> None:
+def _sustain_reader(link: RoleLink, name: str, size: int, frames: int) -> dict:
     out = np.ones(size, dtype=np.uint8)  # touched now, not on the first frame
     read = torn = skipped = 0
     with WaveformReader(name) as reader:
-        conn.send("ready")
-        while read + skipped < frames and not stop.is_set():
+        link.ready()
+        while read + skipped < frames and not link.stop.is_set():
             frame = reader.wait_next(timeout=0.1, out=out)
             if frame is None:
                 continue
             read += 1
             skipped += frame.skipped
-            torn += not _stamp_ok(out, frame.frame_index)
-    conn.send({"read": read, "skipped": skipped, "torn": torn})
-    conn.close()
+            torn += not stamp_ok(out, frame.frame_index)
+    return {"read": read, "skipped": skipped, "torn": torn}
 
 
 def sustained(size: int, rate_hz: int, seconds: float) -> dict:
     """Write `size`-byte frames at `rate_hz` for `seconds` with one reader process following."""
     name = f"/spine-bench-{os.getpid()}-{uuid.uuid4().hex[:8]}"
-    ctx = mp.get_context("fork")
-    stop = ctx.Event()
-    parent, child = ctx.Pipe()
     payload = np.random.default_rng(3).integers(0, 256, size, dtype=np.uint8)
     period = 1_000_000_000 // rate_hz
     frames = int(seconds * rate_hz)
     write_ns = []
     late = 0
-    with WaveformWriter(name, size, 16) as writer:
-        proc = ctx.Process(target=_sustain_reader, args=(name, size, frames, stop, child), daemon=True)
-        proc.start()
-        try:
-            if not parent.poll(10):
-                raise BenchError("sustain reader process did not start within 10 s",
-                                 reason=BenchError.NOT_READY, role="sustain reader", timeout=10)
-            parent.recv()
-            t_start = time.monotonic_ns()
-            next_at = t_start
-            for i in range(frames):
-                _pace_until(next_at)
-                t0 = time.monotonic_ns()
-                late += t0 - next_at > period
-                _stamp(payload, i)
-                writer.write(payload)
-                write_ns.append(time.monotonic_ns() - t0)
-                next_at += period
-            elapsed = time.monotonic_ns() - t_start
-            if not parent.poll(10):  # the reader reports once it has seen (or skipped) every frame
-                stop.set()
-            if not parent.poll(10):
-                raise BenchError("sustain reader process did not report within 10 s",
-                                 reason=BenchError.NO_RESULT, role="sustain reader", timeout=10)
-            report = parent.recv()
-        finally:
-            stop.set()
-            proc.join(10)
-            if proc.is_alive():
-                proc.kill()
-                proc.join()
+    with WaveformWriter(name, size, 16) as writer, \
+            RoleProcess("sustain reader", _sustain_reader, (name, size, frames)) as reader:
+        t_start = time.monotonic_ns()
+        next_at = t_start
+        for i in range(frames):
+            PACER.sleep_until(next_at)
+            t0 = time.monotonic_ns()
+            late += t0 - next_at > period
+            stamp(payload, i)
+            writer.write(payload)
+            write_ns.append(time.monotonic_ns() - t0)
+            next_at += period
+        elapsed = time.monotonic_ns() - t_start
+        if not reader.has_result(10):  # the reader reports once it has seen (or skipped) every frame
+            reader.stop.set()
+        report = reader.result(10)
+    del report["cpu_s"]
     report.update(
         frames_written=frames,
         achieved_hz=frames / (elapsed / 1e9),
@@ -508,7 +436,7 @@ PERIODIC_MODES = ("inplace", "copy")
 PERIODIC_WARMUP = 50  # frames the predictor learns from before hand-offs count
 
 
-def _periodic_reader(name: str, size: int, frames: int, predictor: FramePredictor | None, ready, conn) -> None:
+def _periodic_reader(link: RoleLink, name: str, size: int, frames: int, predictor: FramePredictor | None) -> dict:
     out = np.ones(size, dtype=np.uint8)  # touched now, not on the first frame
     predict = predictor is not None
     done: list[tuple[int, int, bool]] = []
@@ -516,7 +444,7 @@ def _periodic_reader(name: str, size: int, frames: int, predictor: FramePredicto
     with WaveformReader(name) as reader:
         if predictor is not None:
             reader.predictor = predictor
-        ready.set()
+        link.ready()
         cpu0, wall0 = time.process_time_ns(), time.monotonic_ns()
         while len(done) + skipped < frames:
             mode = PERIODIC_MODES[(len(done) + skipped) % len(PERIODIC_MODES)]
@@ -530,8 +458,7 @@ def _periodic_reader(name: str, size: int, frames: int, predictor: FramePredicto
             skipped += missed
             done.append((index, t, ok))
         cpu, wall = time.process_time_ns() - cpu0, time.monotonic_ns() - wall0
-    conn.send((done, skipped, cpu / wall))
-    conn.close()
+    return {"done": done, "skipped": skipped, "cpu_share": cpu / wall}
 
 
 def periodic_handoffs(size: int, rate_hz: int, frames: int, predictor: FramePredictor | None) -> dict:
@@ -546,34 +473,19 @@ def periodic_handoffs(size: int, rate_hz: int, frames: int, predictor: FramePred
     Also reports the reader's CPU use (process CPU time / wall time, % of one core).
     """
     name = f"/spine-bench-{os.getpid()}-{uuid.uuid4().hex[:8]}"
-    ctx = mp.get_context("fork")
-    ready = ctx.Event()
-    parent, child = ctx.Pipe(duplex=False)
     payload = np.random.default_rng(6).integers(0, 256, size, dtype=np.uint8)
     period = 1_000_000_000 // rate_hz
     commits: dict[int, int] = {}
-    with WaveformWriter(name, size, 16) as writer:
-        proc = ctx.Process(target=_periodic_reader, args=(name, size, frames, predictor, ready, child), daemon=True)
-        proc.start()
-        try:
-            if not ready.wait(10):
-                raise BenchError("periodic reader process did not start within 10 s",
-                                 reason=BenchError.NOT_READY, role="periodic reader", timeout=10)
-            next_at = time.monotonic_ns()
-            for i in range(frames):
-                _pace_until(next_at)
-                _stamp(payload, i)
-                commits[i] = writer.write(payload).committed_ns
-                next_at += period
-            if not parent.poll(30):
-                raise BenchError("periodic reader process did not report within 30 s",
-                                 reason=BenchError.NO_RESULT, role="periodic reader", timeout=30)
-            done, skipped, cpu_share = parent.recv()
-        finally:
-            proc.join(10)
-            if proc.is_alive():
-                proc.kill()
-                proc.join()
+    with WaveformWriter(name, size, 16) as writer, \
+            RoleProcess("periodic reader", _periodic_reader, (name, size, frames, predictor)) as reader:
+        next_at = time.monotonic_ns()
+        for i in range(frames):
+            PACER.sleep_until(next_at)
+            stamp(payload, i)
+            commits[i] = writer.write(payload).committed_ns
+            next_at += period
+        report = reader.result(30)
+    done, skipped, cpu_share = report["done"], report["skipped"], report["cpu_share"]
     result: dict = {"predict": predictor is not None, "rate_hz": rate_hz, "frames": frames, "skipped": skipped,
                     "reader_cpu_percent_of_one_core": 100.0 * cpu_share}
     if predictor is not None:

@@ -15,8 +15,8 @@ import numpy as np
 import zmq
 
 from spine.bench.harness.config import LoopConfig
-from spine.bench.harness.pacing import Pacer, next_slot, set_timer_slack
-from spine.bench.harness.procs import LIVE_BASELINE, RoleLink
+from spine.bench.pacing import Pacer, next_slot, set_timer_slack
+from spine.bench.procs import LIVE_BASELINE, RoleLink
 from spine.errors import BenchError
 from spine.protocol import neural_spike_pb2 as pb
 from spine.protocol.envelope import new_spike
