@@ -19,10 +19,10 @@ from pathlib import Path
 
 import zmq
 
-from spine.broker.process import BrokerProcess
 from spine.protocol import neural_spike_pb2 as pb
 from spine.security.keys import KeyPair, load_or_create
 from spine.security.whitelist import Entry, add_entry
+from spine.testing import BrokerProcess, free_tcp_base
 
 
 class BenchBus:
@@ -34,7 +34,6 @@ class BenchBus:
         for name in names:
             keys = load_or_create(self.keys_dir, name)
             add_entry(self.keys_dir, Entry(keys.public, name, pb.ORCHESTRATOR))
-        from spine.broker.process import free_tcp_base
         self.broker = BrokerProcess(self.keys_dir, self.root / "run", log_path=self.root / "broker.log",
                                     tcp_host="127.0.0.1" if tcp else None,
                                     tcp_port=free_tcp_base() if tcp else None, extra_args=extra_args)

@@ -43,10 +43,10 @@ from spine.bench.procs import (LIVE_BASELINE, LIVE_CONTROL, LIVE_CONTROL_MISSES,
                                LIVE_TICKS, RoleProcess, new_live_counters, new_stop_event)
 from spine.bench.realtime import PmQos, fifo_process, pin_process
 from spine.bench.stats import Measure, measure
-from spine.broker.process import BrokerProcess, free_tcp_base
 from spine.security.keys import load_or_create
 from spine.security.whitelist import Entry, add_entry
 from spine.shm.segment import unlink_segment
+from spine.testing import BrokerProcess, free_tcp_base
 
 Progress = Callable[[str, float, float, dict[str, int]], None]
 LEAD_IN_NS = 300_000_000  # between the start signal and the first tick: every role is waiting by then

@@ -15,13 +15,13 @@ import numpy as np
 from spine.bench.procs import FORK, RoleLink, RoleProcess
 from spine.bench.shm.common import GAP_NS, PACER, acked, percentiles
 from spine.bench.stamps import stamp, stamp_ok
-from spine.broker.process import BrokerProcess
 from spine.client.component import Component
 from spine.errors import ShmFrameOverwritten
 from spine.protocol import neural_spike_pb2 as pb
 from spine.security.keys import load_or_create
 from spine.security.whitelist import Entry, add_entry
 from spine.shm import DescriptorFollower, DescriptorPublisher, OverwrittenFrame, WaveformWriter
+from spine.testing import BrokerProcess
 
 def _descriptor_reader(link: RoleLink, keys: Path, endpoints, broker_key: bytes, frames: int, ack) -> dict:
     comp = Component("bench-viz", keys_dir=keys, endpoints=endpoints, broker_key=broker_key,
