@@ -15,6 +15,7 @@ import os
 import platform
 import shutil
 import tempfile
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 import zmq
@@ -26,20 +27,31 @@ from spine.testing import BrokerProcess, free_tcp_base
 
 
 class BenchBus:
-    """A broker process over ipc with a fresh key directory and whitelisted identities."""
+    """A broker process over ipc with a fresh key directory and whitelisted identities.
 
-    def __init__(self, names: list[str], *, tcp: bool = False, extra_args: list[str] | None = None) -> None:
+    ``names`` are the identities, all ORCHESTRATOR, or a mapping name → ``ComponentKind``.
+    The context manager starts the broker and, on exit (or if it does not start), stops it
+    and removes the directory.
+    """
+
+    def __init__(self, names: Iterable[str] | Mapping[str, int], *, tcp: bool = False,
+                 extra_args: list[str] | None = None) -> None:
+        kinds = dict(names) if isinstance(names, Mapping) else dict.fromkeys(names, pb.ORCHESTRATOR)
         self.root = Path(tempfile.mkdtemp(prefix="spine-bench-", dir="/tmp"))
         self.keys_dir = self.root / "keys"
-        for name in names:
+        for name, kind in kinds.items():
             keys = load_or_create(self.keys_dir, name)
-            add_entry(self.keys_dir, Entry(keys.public, name, pb.ORCHESTRATOR))
+            add_entry(self.keys_dir, Entry(keys.public, name, kind))
         self.broker = BrokerProcess(self.keys_dir, self.root / "run", log_path=self.root / "broker.log",
                                     tcp_host="127.0.0.1" if tcp else None,
                                     tcp_port=free_tcp_base() if tcp else None, extra_args=extra_args)
 
     def __enter__(self) -> "BenchBus":
-        self.broker.start()
+        try:
+            self.broker.start()
+        except BaseException:
+            self.__exit__()
+            raise
         return self
 
     def __exit__(self, *exc) -> None:

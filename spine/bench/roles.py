@@ -2,8 +2,9 @@
 
 Each role is a top-level function ``role(link, *args)`` run in a spawned process by
 :class:`spine.bench.procs.RoleProcess`: it calls ``link.ready()`` once it can serve and
-returns when ``link.stop`` is set (or, for the consumer, when it has what it came for). Components use the real client and their whitelisted keys; baselines use
-raw pyzmq sockets with CURVE on, as the spine sockets have.
+returns when ``link.stop`` is set (or, for the consumer, when it has what it came for).
+Components use the real client and their whitelisted keys; baselines use raw pyzmq
+sockets with CURVE on, as the spine sockets have.
 """
 
 from __future__ import annotations

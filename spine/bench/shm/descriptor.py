@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import os
-import shutil
-import tempfile
 import time
 import uuid
 from contextlib import ExitStack
@@ -12,16 +10,15 @@ from pathlib import Path
 
 import numpy as np
 
+from spine.bench.common import BenchBus
 from spine.bench.procs import FORK, RoleLink, RoleProcess
 from spine.bench.shm.common import GAP_NS, PACER, acked, percentiles
 from spine.bench.stamps import stamp, stamp_ok
 from spine.client.component import Component
 from spine.errors import ShmFrameOverwritten
 from spine.protocol import neural_spike_pb2 as pb
-from spine.security.keys import load_or_create
-from spine.security.whitelist import Entry, add_entry
 from spine.shm import DescriptorFollower, DescriptorPublisher, OverwrittenFrame, WaveformWriter
-from spine.testing import BrokerProcess
+
 
 def _descriptor_reader(link: RoleLink, keys: Path, endpoints, broker_key: bytes, frames: int, ack) -> dict:
     comp = Component("bench-viz", keys_dir=keys, endpoints=endpoints, broker_key=broker_key,
@@ -62,37 +59,28 @@ def descriptor_handoff(size: int, frames: int) -> dict:
     real broker (ipc, CURVE) to a reader process, which follows it with a
     DescriptorFollower and checks the frame through a validated zero-copy view.
     """
-    root = Path(tempfile.mkdtemp(prefix="spine-bench-", dir="/tmp"))
-    keys = root / "keys"
-    keys.mkdir(mode=0o700)
-    for name, kind in (("bench-physics", pb.PHYSICS_ENGINE), ("bench-viz", pb.VISUAL_CORTEX)):
-        add_entry(keys, Entry(load_or_create(keys, name).public, name, kind, None), replace=True)
-    broker = BrokerProcess(keys, root / "run", log_path=root / "broker.log")
     segment = f"/spine-bench-{os.getpid()}-{uuid.uuid4().hex[:8]}"
     ack = FORK.Event()
     payload = np.random.default_rng(5).integers(0, 256, size, dtype=np.uint8)
     starts: dict[int, int] = {}
-    try:
-        broker.start()
-        with ExitStack() as held:
-            reader = held.enter_context(RoleProcess("descriptor reader", _descriptor_reader,
-                                                    (keys, broker.ipc, broker.public_key, frames, ack)))
-            comp = Component("bench-physics", keys_dir=keys, endpoints=broker.ipc, broker_key=broker.public_key,
-                             heartbeat=False)
-            held.callback(comp.close)
-            comp.connect(timeout=10)
-            writer = held.enter_context(WaveformWriter(segment, size, 8))
-            publisher = DescriptorPublisher(comp, writer, to="bench-viz")
-            for i in range(frames):
-                stamp(payload, i)
-                PACER.sleep_until(time.monotonic_ns() + GAP_NS)
-                starts[i] = time.monotonic_ns()
-                publisher.write(payload)
-                acked(ack, reader)
-            report = reader.result(30)
-    finally:
-        broker.stop()
-        shutil.rmtree(root, ignore_errors=True)
+    with ExitStack() as held:
+        bus = held.enter_context(BenchBus({"bench-physics": pb.PHYSICS_ENGINE, "bench-viz": pb.VISUAL_CORTEX}))
+        broker = bus.broker
+        reader = held.enter_context(RoleProcess("descriptor reader", _descriptor_reader,
+                                                (bus.keys_dir, broker.ipc, broker.public_key, frames, ack)))
+        comp = Component("bench-physics", keys_dir=bus.keys_dir, endpoints=broker.ipc, broker_key=broker.public_key,
+                         heartbeat=False)
+        held.callback(comp.close)
+        comp.connect(timeout=10)
+        writer = held.enter_context(WaveformWriter(segment, size, 8))
+        publisher = DescriptorPublisher(comp, writer, to="bench-viz")
+        for i in range(frames):
+            stamp(payload, i)
+            PACER.sleep_until(time.monotonic_ns() + GAP_NS)
+            starts[i] = time.monotonic_ns()
+            publisher.write(payload)
+            acked(ack, reader)
+        report = reader.result(30)
     done, torn, overwritten = report["done"], report["torn"], report["overwritten"]
     warm = [(f, t) for f, t in done if f >= min(10, frames // 10)]
     result = percentiles([t - starts[f] for f, t in warm])

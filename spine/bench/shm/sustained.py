@@ -13,6 +13,7 @@ from spine.bench.shm.common import PACER, percentiles
 from spine.bench.stamps import stamp, stamp_ok
 from spine.shm import WaveformReader, WaveformWriter
 
+
 def _sustain_reader(link: RoleLink, name: str, size: int, frames: int) -> dict:
     out = np.ones(size, dtype=np.uint8)  # touched now, not on the first frame
     read = torn = skipped = 0

@@ -13,6 +13,7 @@ from spine.bench.procs import FORK, RoleLink, RoleProcess
 from spine.bench.shm.common import GAP_NS, PACER, acked, percentiles
 from spine.bench.stamps import stamp, stamp_ok
 
+
 def _zmq_receiver(link: RoleLink, endpoint: str, frames: int, ack) -> dict:
     ctx = zmq.Context()
     sock = ctx.socket(zmq.PULL)
