@@ -14,7 +14,6 @@ import argparse
 import importlib
 import json
 import logging
-import pkgutil
 import sys
 from importlib import metadata
 from pathlib import Path
@@ -350,14 +349,13 @@ def _supervise(args: argparse.Namespace) -> int:
 
 
 def bench_names() -> list[str]:
-    """The modules of ``spine.bench`` (candidates for ``spine bench NAME``), sorted."""
+    """The benchmarks ``spine bench NAME`` runs (``spine.bench.BENCHMARKS``; not its helper modules), sorted."""
     import spine.bench
-    return sorted(info.name for info in pkgutil.iter_modules(spine.bench.__path__)
-                  if not info.ispkg and not info.name.startswith("_"))
+    return sorted(spine.bench.BENCHMARKS)
 
 
 def available_benchmarks() -> dict[str, str]:
-    """Name → first docstring line of every importable ``spine.bench`` module with a main()."""
+    """Name → first docstring line of every benchmark that imports and has a main()."""
     found = {}
     for name in bench_names():
         try:

@@ -243,3 +243,28 @@ class CommandUnavailable(SpineError):
 
 class HarnessError(SpineError):
     """The latency harness could not complete a run (a role process failed, hung or never got ready)."""
+
+
+class BenchError(HarnessError):
+    """A benchmark could not complete: a role process failed, hung or never got ready, or a condition
+    the measurement needs (a data backlog, every message delivered) was not reached.
+
+    ``reason`` says which, one of the constants below; ``role`` names the process concerned (None when
+    it is the coordinator's own condition); ``timeout`` is how long was waited, in seconds (None if no
+    wait was involved).
+    """
+
+    NOT_READY = "not_ready"              # a role did not say it was set up in time
+    NO_START_SIGNAL = "no_start_signal"  # a role got no start signal from the coordinator in time
+    NO_RESULT = "no_result"              # a role sent no result (or stopped acknowledging) in time
+    EXITED = "exited"                    # a role's process ended before it sent what was expected
+    ROLE_FAILED = "role_failed"          # a role raised; the message carries its traceback
+    UNEXPECTED = "unexpected"            # a role or the coordinator sent something out of turn
+    INCOMPLETE = "incomplete"            # the run did not reach what it measures (messages, backlog)
+
+    def __init__(self, message: str, *, reason: str, role: str | None = None,
+                 timeout: float | None = None) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.role = role
+        self.timeout = timeout

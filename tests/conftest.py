@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from spine.broker.process import BrokerProcess, free_tcp_base
 from spine.client.component import Component
 from spine.protocol import neural_spike_pb2 as pb
 from spine.security.keys import load_or_create
 from spine.security.whitelist import Entry, add_entry
+from spine.testing import BrokerProcess, free_tcp_base
 
 
 class Bus:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import os
+import pkgutil
 import stat
 import subprocess
 import sys
@@ -13,6 +15,7 @@ from pathlib import Path
 import pytest
 import zmq
 
+import spine.bench
 from spine import cli
 from spine.security import keys, whitelist
 
@@ -246,6 +249,23 @@ def test_bench_list_names_the_benchmarks(capsys):
     names = [line.split()[0] for line in capsys.readouterr().out.splitlines()]
     assert {"breaker", "shm"} <= set(names)
     assert set(names) <= set(cli.bench_names())
+
+
+def test_bench_list_holds_every_benchmark_and_no_helper_module(capsys):
+    assert cli.main(["bench", "--list"]) == 0
+    names = {line.split()[0] for line in capsys.readouterr().out.splitlines()}
+    assert names == set(cli.bench_names()) == {"breaker", "heartbeat_flood", "loop", "priority", "rtt", "shm",
+                                               "throughput"}
+    # every module or package of spine.bench with a main() is a benchmark; the rest are helpers
+    for info in pkgutil.iter_modules(spine.bench.__path__):
+        module = importlib.import_module(f"spine.bench.{info.name}")
+        assert (info.name in names) == callable(getattr(module, "main", None)), info.name
+
+
+@pytest.mark.parametrize("helper", ["procs", "pacing", "stats", "stamps", "common", "roles", "realtime", "harness"])
+def test_a_helper_module_is_not_a_benchmark(helper, capsys):
+    assert cli.main(["bench", helper]) == 2
+    assert capsys.readouterr().err.startswith(f"spine: error: no benchmark named {helper!r}")
 
 
 def test_unknown_benchmark_lists_the_available_ones(capsys):

@@ -7,12 +7,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
 import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
 
+from spine.bench.stats import summary
 from spine.errors import CircuitOpenError
 from spine.resilience.breaker_store import BreakerStore
 from spine.resilience.guard import CircuitBreaker
@@ -33,13 +33,9 @@ def _measure(call: Callable[[], None], iterations: int) -> dict[str, float]:
         start = clock()
         call()
         samples.append(clock() - start)
-    samples.sort()
-    return {
-        "iterations": iterations,
-        "mean_us": statistics.fmean(samples) / 1000,
-        "p50_us": samples[len(samples) // 2] / 1000,
-        "p99_us": samples[min(len(samples) - 1, len(samples) * 99 // 100)] / 1000,
-    }
+    figures = summary(samples, (("p50", 50.0), ("p99", 99.0)), scale=1e-3)
+    return {"iterations": iterations, "mean_us": figures["mean"], "p50_us": figures["p50"],
+            "p99_us": figures["p99"]}
 
 
 def _swallow(call: Callable[[], None], *errors: type[BaseException]) -> Callable[[], None]:

@@ -1,4 +1,7 @@
-"""What the core benchmarks share: a throw-away bus, child-process roles, percentiles, output.
+"""What the core benchmarks share: a throw-away bus, baseline keys, output.
+
+Their roles run as ``spine.bench.procs.RoleProcess``; their percentiles come from
+``spine.bench.stats``.
 
 Every benchmark starts what it measures as separate processes with CURVE on, measures a
 baseline in the same run and reports ratios, because these machines are shared and noisy.
@@ -8,43 +11,47 @@ from __future__ import annotations
 
 import argparse
 import json
-import multiprocessing as mp
 import os
 import platform
 import shutil
 import tempfile
-import time
-from contextlib import contextmanager
+from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Callable, Iterator
 
-import numpy as np
 import zmq
 
-from spine.broker.process import BrokerProcess
 from spine.protocol import neural_spike_pb2 as pb
 from spine.security.keys import KeyPair, load_or_create
 from spine.security.whitelist import Entry, add_entry
-
-SPAWN = mp.get_context("spawn")
+from spine.testing import BrokerProcess, free_tcp_base
 
 
 class BenchBus:
-    """A broker process over ipc with a fresh key directory and whitelisted identities."""
+    """A broker process over ipc with a fresh key directory and whitelisted identities.
 
-    def __init__(self, names: list[str], *, tcp: bool = False, extra_args: list[str] | None = None) -> None:
+    ``names`` are the identities, all ORCHESTRATOR, or a mapping name → ``ComponentKind``.
+    The context manager starts the broker and, on exit (or if it does not start), stops it
+    and removes the directory.
+    """
+
+    def __init__(self, names: Iterable[str] | Mapping[str, int], *, tcp: bool = False,
+                 extra_args: list[str] | None = None) -> None:
+        kinds = dict(names) if isinstance(names, Mapping) else dict.fromkeys(names, pb.ORCHESTRATOR)
         self.root = Path(tempfile.mkdtemp(prefix="spine-bench-", dir="/tmp"))
         self.keys_dir = self.root / "keys"
-        for name in names:
+        for name, kind in kinds.items():
             keys = load_or_create(self.keys_dir, name)
-            add_entry(self.keys_dir, Entry(keys.public, name, pb.ORCHESTRATOR))
-        from spine.broker.process import free_tcp_base
+            add_entry(self.keys_dir, Entry(keys.public, name, kind))
         self.broker = BrokerProcess(self.keys_dir, self.root / "run", log_path=self.root / "broker.log",
                                     tcp_host="127.0.0.1" if tcp else None,
                                     tcp_port=free_tcp_base() if tcp else None, extra_args=extra_args)
 
     def __enter__(self) -> "BenchBus":
-        self.broker.start()
+        try:
+            self.broker.start()
+        except BaseException:
+            self.__exit__()
+            raise
         return self
 
     def __exit__(self, *exc) -> None:
@@ -56,64 +63,9 @@ class BenchBus:
         return load_or_create(self.keys_dir, name)
 
 
-class Child:
-    """A role running in its own (spawned) process; stopped by ``stop()`` or the context manager."""
-
-    def __init__(self, target: Callable, *args, nice: int = 0) -> None:
-        self.ready = SPAWN.Event()
-        self.stop_flag = SPAWN.Event()
-        self.process = SPAWN.Process(target=_child_main, args=(target, nice, self.ready,
-                                                                self.stop_flag, *args), daemon=True)
-
-    def start(self, timeout: float = 20.0) -> "Child":
-        """Start the process and wait until the role says it is ready."""
-        self.process.start()
-        if not self.ready.wait(timeout):
-            self.stop()
-            raise RuntimeError(f"benchmark role {self.process.name} did not get ready in {timeout} s")
-        return self
-
-    def stop(self, timeout: float = 5.0) -> None:
-        """Ask the role to stop, then terminate it if it does not."""
-        self.stop_flag.set()
-        self.process.join(timeout)
-        if self.process.is_alive():
-            self.process.terminate()
-            self.process.join(timeout)
-        if self.process.is_alive():
-            self.process.kill()
-            self.process.join()
-
-    def __enter__(self) -> "Child":
-        return self.start()
-
-    def __exit__(self, *exc) -> None:
-        self.stop()
-
-
-def _child_main(target: Callable, nice: int, ready, stop_flag, *args) -> None:
-    if nice:
-        os.nice(nice)
-    if nice >= 19 and hasattr(os, "SCHED_IDLE"):
-        # Bulk work: with SCHED_IDLE any normal task preempts it at once on wake-up; at mere
-        # nice 19 the kernel may let it finish its time slice (~1.5 ms) first.
-        os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
-    target(ready, stop_flag, *args)
-
-
 def curve_pair() -> tuple[bytes, bytes]:
     """A throw-away CURVE key pair (public, secret) for baseline sockets."""
     return zmq.curve_keypair()
-
-
-def percentiles(samples_us) -> dict[str, float]:
-    """p50, p90, p99, p99.9, max, mean and count of samples in microseconds."""
-    a = np.asarray(samples_us, dtype=np.float64)
-    if a.size == 0:
-        return {"n": 0}
-    return {"n": int(a.size), "p50": float(np.percentile(a, 50)), "p90": float(np.percentile(a, 90)),
-            "p99": float(np.percentile(a, 99)), "p99_9": float(np.percentile(a, 99.9)),
-            "max": float(a.max()), "mean": float(a.mean())}
 
 
 def machine() -> dict:
@@ -154,10 +106,3 @@ def _fmt(value) -> str:
     if isinstance(value, int):
         return f"{value:,}"
     return str(value)
-
-
-@contextmanager
-def deadline(seconds: float) -> Iterator[Callable[[], bool]]:
-    """A callable that turns True once ``seconds`` have passed (monotonic)."""
-    end = time.monotonic() + seconds
-    yield lambda: time.monotonic() >= end

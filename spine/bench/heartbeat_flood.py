@@ -14,11 +14,14 @@ import time
 
 import zmq
 
-from spine.bench.common import BenchBus, Child, parser, percentiles, table, write_json
+from spine.bench.common import BenchBus, parser, table, write_json
+from spine.bench.pacing import Pacer
+from spine.bench.procs import SPAWN, RoleLink, RoleProcess
+from spine.bench.stats import summary
 from spine.broker.config import BrokerConfig
 from spine.client.component import Component
 from spine.protocol import neural_spike_pb2 as pb
-from spine.protocol.envelope import new_spike, request_id_bytes
+from spine.protocol.envelope import new_spike
 from spine.protocol.framing import BROKER, Kind, MsgClass, pack_header
 from spine.security.keys import load_or_create
 from spine.sockets import curve_client, tune
@@ -37,18 +40,18 @@ def maximal_heartbeat(limit: int) -> bytes:
     return spike.SerializeToString()
 
 
-def _flooder(ready, stop_flag, keys_dir: str, endpoint: str, broker_key: bytes, limit: int) -> None:
+def _flooder(link: RoleLink, keys_dir: str, endpoint: str, broker_key: bytes, limit: int) -> None:
     payload = maximal_heartbeat(limit)
     keys = load_or_create(keys_dir, "flooder")
     ctx = zmq.Context()
     sock = tune(ctx.socket(zmq.DEALER), hwm=1000)
-    sock.setsockopt(zmq.ROUTING_ID, b"flooder/hb")
-    curve_client(sock, keys, broker_key)
-    sock.connect(endpoint)
     header = pack_header(Kind.HEARTBEAT, BROKER, bytes(16), msg_class=MsgClass.CONTROL)
-    ready.set()
     try:
-        while not stop_flag.is_set():
+        sock.setsockopt(zmq.ROUTING_ID, b"flooder/hb")
+        curve_client(sock, keys, broker_key)
+        sock.connect(endpoint)
+        link.ready()
+        while not link.stop.is_set():
             try:
                 sock.send_multipart([header, payload], zmq.NOBLOCK)
             except zmq.Again:
@@ -62,15 +65,14 @@ def _flooder(ready, stop_flag, keys_dir: str, endpoint: str, broker_key: bytes, 
 
 def ping_ms(comp: Component, count: int, interval_s: float) -> list[float]:
     """``count`` control pings to the broker, one every ``interval_s``; round trips in ms."""
-    samples, next_at = [], time.perf_counter()
+    pacer, interval_ns = Pacer(spin_ns=0), int(interval_s * 1e9)
+    samples, next_at = [], time.monotonic_ns()
     for _ in range(count):
-        next_at += interval_s
+        next_at += interval_ns
         t0 = time.perf_counter()
         comp.request_broker("ping", timeout=5)
         samples.append((time.perf_counter() - t0) * 1e3)
-        pause = next_at - time.perf_counter()
-        if pause > 0:
-            time.sleep(pause)  # pacing the probe, not synchronisation
+        pacer.sleep_until(next_at)
     return samples
 
 
@@ -94,15 +96,15 @@ def main(argv: list[str] | None = None) -> None:
             ping_ms(pinger, 100, args.interval_ms / 1e3)  # warm-up
             quiet = ping_ms(pinger, args.count, args.interval_ms / 1e3)
             before = _heartbeats(pinger)
-            with Child(_flooder, str(bench.keys_dir), bench.broker.ipc.control,
-                       bench.broker.public_key, limit):
+            with RoleProcess("flooder", _flooder, (str(bench.keys_dir), bench.broker.ipc.control,
+                                                   bench.broker.public_key, limit), context=SPAWN):
                 t0 = time.monotonic()
                 flooded = ping_ms(pinger, args.count, args.interval_ms / 1e3)
                 elapsed = time.monotonic() - t0
             after = _heartbeats(pinger)
     handled = {k: after.get(k, 0) - before.get(k, 0) for k in after}
-    figures = {"payload_limit_bytes": limit, "quiet_ms": percentiles(quiet),
-               "flooded_ms": percentiles(flooded), "flood_s": elapsed,
+    figures = {"payload_limit_bytes": limit, "quiet_ms": summary(quiet),
+               "flooded_ms": summary(flooded), "flood_s": elapsed,
                "heartbeats_during_flood": handled}
     rows = [(name, f["p50"], f["p99"], f["max"], f["n"])
             for name, f in (("quiet", figures["quiet_ms"]), ("flooded", figures["flooded_ms"]))]

@@ -13,9 +13,12 @@ from __future__ import annotations
 import time
 
 from spine.bench import roles
-from spine.bench.common import SPAWN, BenchBus, Child, parser, percentiles, table, write_json
+from spine.bench.common import BenchBus, parser, table, write_json
+from spine.bench.procs import SPAWN, RoleProcess
 from spine.bench.rtt import measure_broker_with
+from spine.bench.stats import summary
 from spine.client.component import Component
+from spine.errors import BenchError
 
 QUEUE_TARGET = 10_000
 
@@ -24,25 +27,27 @@ def run(count: int = 5000, size: int = 64, sink_rate: float = 20_000, broker_arg
     """Measure idle and flooded control round trips; return figures with ``ratios``."""
     with BenchBus(["client", "responder", "flooder", "sink"], extra_args=broker_args) as bus:
         eps, key = bus.broker.ipc, bus.broker.public_key
-        with Child(roles.responder, str(bus.keys_dir), eps, "responder", key), \
+        with RoleProcess("responder", roles.responder, (str(bus.keys_dir), eps, "responder", key),
+                         context=SPAWN), \
                 Component("client", keys_dir=bus.keys_dir, endpoints=eps, broker_key=key) as client:
             idle = measure_broker_with(client, count, warmup=300)
             sent, received = SPAWN.Value("q", 0), SPAWN.Value("q", 0)
-            with Child(roles.sink, str(bus.keys_dir), eps, "sink", key, received, sink_rate,
-                       nice=19), \
-                    Child(roles.flooder, str(bus.keys_dir), eps, "flooder", key, "sink", size, sent,
-                          nice=19):
+            with RoleProcess("sink", roles.sink, (str(bus.keys_dir), eps, "sink", key, received, sink_rate),
+                             nice=19, context=SPAWN), \
+                    RoleProcess("flooder", roles.flooder,
+                                (str(bus.keys_dir), eps, "flooder", key, "sink", size, sent), nice=19, context=SPAWN):
                 deadline = time.monotonic() + 30
                 while sent.value - received.value < QUEUE_TARGET and time.monotonic() < deadline:
                     time.sleep(0.01)  # waiting for the flood to build up; nothing to wait on
                 backlog_before = sent.value - received.value
                 if backlog_before < QUEUE_TARGET:
-                    raise RuntimeError(f"the data backlog reached only {backlog_before} messages")
+                    raise BenchError(f"the data backlog reached only {backlog_before} of {QUEUE_TARGET} "
+                                     "messages within 30 s", reason=BenchError.INCOMPLETE, timeout=30)
                 start = received.value
                 flooded = measure_broker_with(client, count, warmup=0)
                 backlog_after = sent.value - received.value
                 forwarded = received.value - start
-    idle_p, flooded_p = percentiles(idle), percentiles(flooded)
+    idle_p, flooded_p = summary(idle), summary(flooded)
     return {"benchmark": "priority", "count": count, "payload_bytes": size, "sink_rate": sink_rate,
             "idle_us": idle_p, "flooded_us": flooded_p,
             "backlog": {"before": backlog_before, "after": backlog_after,

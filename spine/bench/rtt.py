@@ -12,8 +12,10 @@ import time
 
 import zmq
 
-from spine.bench.common import BenchBus, Child, curve_pair, parser, percentiles, table, write_json
 from spine.bench import roles
+from spine.bench.common import BenchBus, curve_pair, parser, table, write_json
+from spine.bench.procs import SPAWN, RoleProcess
+from spine.bench.stats import summary
 from spine.client.component import Component, Plane
 from spine.protocol.envelope import new_spike, request_id_bytes
 from spine.protocol.framing import Kind, pack_header
@@ -52,8 +54,9 @@ def run(count: int = 5000, warmup: int = 500, broker_args: list[str] | None = No
         spike = new_spike(text_data="ping")
         frames = [pack_header(Kind.REQUEST, "responder", request_id_bytes(spike)),
                   spike.SerializeToString()]
-        with Child(roles.raw_echo, endpoint, public, secret), \
-                Child(roles.responder, str(bus.keys_dir), eps, "responder", bus.broker.public_key), \
+        with RoleProcess("raw-echo", roles.raw_echo, (endpoint, public, secret), context=SPAWN), \
+                RoleProcess("responder", roles.responder, (str(bus.keys_dir), eps, "responder", bus.broker.public_key),
+                            context=SPAWN), \
                 Component("client", keys_dir=bus.keys_dir, endpoints=eps,
                           broker_key=bus.broker.public_key) as client:
             ctx = zmq.Context()
@@ -73,7 +76,7 @@ def run(count: int = 5000, warmup: int = 500, broker_args: list[str] | None = No
             finally:
                 sock.close(0)
                 ctx.term()
-    raw, broker = percentiles(raw_samples), percentiles(broker_samples)
+    raw, broker = summary(raw_samples), summary(broker_samples)
     return {"benchmark": "rtt", "count": count, "block": block, "raw_us": raw, "broker_us": broker,
             "ratios": {"p50": broker["p50"] / raw["p50"], "p99": broker["p99"] / raw["p99"]}}
 

@@ -9,23 +9,23 @@ for 64-byte and 1 MB payloads. ``ratios.small`` and ``ratios.large`` = broker / 
 from __future__ import annotations
 
 from spine.bench import roles
-from spine.bench.common import SPAWN, BenchBus, Child, curve_pair, parser, table, write_json
+from spine.bench.common import BenchBus, curve_pair, parser, table, write_json
+from spine.bench.procs import SPAWN, RoleProcess
+from spine.errors import BenchError
 
 SIZES = {"small": 64, "large": 1 << 20}
 DEFAULT_COUNTS = {"small": 100_000, "large": 2_000}
 
 
 def _rate(producer_args: tuple, consumer_args: tuple, count: int, timeout: float = 120.0) -> float:
-    go = SPAWN.Event()
-    times = SPAWN.Array("d", 3)
-    with Child(roles.consumer, *consumer_args, count, times) as consumer_proc, \
-            Child(roles.producer, *producer_args, count, go):
-        go.set()
-        consumer_proc.process.join(timeout)
-    received = int(times[2])
+    with RoleProcess("consumer", roles.consumer, (*consumer_args, count, timeout), context=SPAWN) as consumer, \
+            RoleProcess("producer", roles.producer, (*producer_args, count), context=SPAWN):
+        got = consumer.result(timeout + 30)
+    received = got["got"]
     if received < count:
-        raise RuntimeError(f"consumer got {received} of {count} messages within {timeout} s")
-    return (count - 1) / (times[1] - times[0])
+        raise BenchError(f"consumer got {received} of {count} messages within {timeout} s",
+                         reason=BenchError.INCOMPLETE, role="consumer", timeout=timeout)
+    return (count - 1) / (got["last"] - got["first"])
 
 
 def measure_broker(bus: BenchBus, size: int, count: int) -> float:
@@ -41,7 +41,7 @@ def measure_proxy(bus: BenchBus, size: int, count: int) -> float:
     public, secret = curve_pair()
     front, back = f"ipc://{bus.root}/proxy-front.ipc", f"ipc://{bus.root}/proxy-back.ipc"
     cpub, csec = curve_pair()
-    with Child(roles.proxy, front, back, public, secret):
+    with RoleProcess("proxy", roles.proxy, (front, back, public, secret), context=SPAWN):
         return _rate((front, (cpub, csec, public), b"producer", "consumer", size),
                      (back, (cpub, csec, public), None), count)
 

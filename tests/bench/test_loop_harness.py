@@ -12,9 +12,9 @@ from hdrh.histogram import HdrHistogram
 
 from spine.bench.harness import LoopConfig, run_loop
 from spine.bench.harness.config import parse_cpus
-from spine.bench.harness.procs import RoleProcess, new_live_counters, new_stop_event
-from spine.bench.harness.pacing import next_slot, synthesized_count
-from spine.bench.harness.stats import measure
+from spine.bench.procs import RoleProcess, new_live_counters, new_stop_event
+from spine.bench.pacing import next_slot, synthesized_count
+from spine.bench.stats import measure
 from spine.bench.loop import main
 from spine.errors import ConfigError
 

@@ -11,7 +11,6 @@ import time
 from pathlib import Path
 from typing import Any, Callable, TypeVar
 
-from spine.broker.process import BrokerProcess
 from spine.client.component import Component, Message
 from spine.client.status import fetch_status
 from spine.protocol import neural_spike_pb2 as pb
@@ -19,6 +18,7 @@ from spine.protocol.envelope import new_spike
 from spine.protocol.framing import BROKER
 from spine.security.keys import load_or_create
 from spine.security.whitelist import Entry, add_entry
+from spine.testing import BrokerProcess
 
 CHILD = Path(__file__).with_name("component_child.py")
 T = TypeVar("T")

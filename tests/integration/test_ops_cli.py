@@ -14,12 +14,12 @@ import time
 import pytest
 
 from liveness_support import wait_until
-from spine.broker.process import BrokerProcess
 from spine.client.ping import run_ping
 from spine.client.status import connect_from_args, fetch_status, run_status
 from spine.errors import RoutingError
 from spine.protocol import neural_spike_pb2 as pb
 from spine.protocol.envelope import new_spike
+from spine.testing import BrokerProcess
 
 
 def spine(*args: str) -> subprocess.CompletedProcess:

@@ -12,7 +12,6 @@ from pathlib import Path
 import pytest
 import zmq
 
-from spine.broker.process import BrokerProcess, free_tcp_base
 from spine.client.component import Component, Plane
 from spine.errors import BrokerUnavailable
 from spine.protocol import neural_spike_pb2 as pb
@@ -21,6 +20,7 @@ from spine.security import whitelist
 from spine.security.invite import Invite
 from spine.security.keys import load_or_create
 from spine.security.pair_cli import run_pair
+from spine.testing import BrokerProcess, free_tcp_base
 
 INVITE_RE = re.compile(r"spine1\.[0-9a-f]{64}\.[0-9a-f]{64}")
 

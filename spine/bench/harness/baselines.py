@@ -15,8 +15,9 @@ import numpy as np
 import zmq
 
 from spine.bench.harness.config import LoopConfig
-from spine.bench.harness.pacing import Pacer, next_slot, set_timer_slack
-from spine.bench.harness.procs import LIVE_BASELINE, RoleLink
+from spine.bench.pacing import Pacer, next_slot, set_timer_slack
+from spine.bench.procs import LIVE_BASELINE, RoleLink
+from spine.errors import BenchError
 from spine.protocol import neural_spike_pb2 as pb
 from spine.protocol.envelope import new_spike
 from spine.sockets import tune
@@ -72,7 +73,8 @@ class RawEcho:
             self.sock.connect(endpoint)
             self.sock.send(b"warm-up")  # the CURVE handshake happens before the clock starts
             if not self.sock.poll(10_000, zmq.POLLIN):
-                raise TimeoutError(f"the echo server at {endpoint} did not answer within 10 s")
+                raise BenchError(f"the echo server at {endpoint} did not answer within 10 s",
+                                 reason=BenchError.NOT_READY, role="echo-server", timeout=10)
             self.sock.recv()
         except BaseException:
             self.close()

@@ -14,7 +14,6 @@ ROLES = ("broker", "writer", "reader", "follower", "controller", "responder",
          "echo-server", "echo-client", "timer")
 DEADLINE_NS = 1_000_000          # the 1 ms tick budget: a tick or a round trip over it is a miss
 SHM_BUDGET_NS = 113_000          # physics-class data must reach readers within 113 µs (SPEC §8)
-STAMP_STRIDE = 8192              # frames carry their index in one word every 8 KiB (and the last word)
 MAX_FRAME_BYTES = 64 << 20
 
 # SCHED_FIFO priorities for ``--rt``: the physics path above the control path, as an operator

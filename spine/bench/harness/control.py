@@ -8,8 +8,8 @@ import numpy as np
 
 from spine.bench.harness.baselines import RawEcho
 from spine.bench.harness.config import CONTROLLER, DEADLINE_NS, RESPONDER, LoopConfig, Wiring
-from spine.bench.harness.pacing import Pacer, next_slot, set_timer_slack
-from spine.bench.harness.procs import LIVE_CONTROL, LIVE_CONTROL_MISSES, RoleLink
+from spine.bench.pacing import Pacer, next_slot, set_timer_slack
+from spine.bench.procs import LIVE_CONTROL, LIVE_CONTROL_MISSES, RoleLink
 from spine.client.component import Message
 from spine.errors import RequestTimeout
 from spine.protocol import neural_spike_pb2 as pb

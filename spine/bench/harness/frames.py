@@ -1,34 +1,17 @@
-"""Frames the harness writes and checks: each carries its frame index so a torn read shows.
+"""The harness's in-place check of a frame by its index, through a validated zero-copy view.
 
-The writer stamps the index into one 64-bit word every STAMP_STRIDE bytes and
-into the last word; a reader that got a frame the seqlock calls consistent but
-whose stamps disagree has seen a torn frame.
+Frames are stamped with their index (``spine.bench.stamps``), so a torn read shows.
 """
 
 from __future__ import annotations
 
 import time
 
-import numpy as np
-
+from spine.bench.stamps import stamp_ok
 from spine.errors import ShmError, ShmFrameOverwritten
 from spine.shm import _seqlock
 from spine.shm.predict import FramePredictor
 from spine.shm.reader import FrameView, WaveformReader, poll_for_frame
-from spine.bench.harness.config import STAMP_STRIDE
-
-
-def stamp(buf: np.ndarray, frame_index: int) -> None:
-    """Write ``frame_index`` into the stamp words of ``buf`` (uint8, length a multiple of 8)."""
-    words = buf.view(np.uint64)
-    words[:: STAMP_STRIDE // 8] = frame_index
-    words[-1] = frame_index
-
-
-def stamp_ok(data, frame_index: int) -> bool:
-    """Whether every stamp word of ``data`` (any buffer) holds ``frame_index``."""
-    words = np.frombuffer(data, dtype=np.uint64)
-    return bool(np.all(words[:: STAMP_STRIDE // 8] == frame_index) and words[-1] == frame_index)
 
 
 class InPlaceChecker:

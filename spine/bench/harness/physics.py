@@ -11,9 +11,10 @@ import time
 import numpy as np
 
 from spine.bench.harness.config import DEADLINE_NS, FOLLOWER, WRITER, LoopConfig, Wiring
-from spine.bench.harness.frames import InPlaceChecker, stamp, stamp_ok
-from spine.bench.harness.pacing import Pacer, set_timer_slack
-from spine.bench.harness.procs import LIVE_TICK_MISSES, LIVE_TICKS, RoleLink
+from spine.bench.harness.frames import InPlaceChecker
+from spine.bench.pacing import Pacer, set_timer_slack
+from spine.bench.procs import LIVE_TICK_MISSES, LIVE_TICKS, RoleLink
+from spine.bench.stamps import stamp, stamp_ok
 from spine.errors import SendFailed, ShmFrameOverwritten, ShmWriterGone
 from spine.protocol.envelope import new_spike
 from spine.protocol.framing import MsgClass

@@ -10,7 +10,7 @@ import numpy as np
 
 from spine.bench.harness.config import DEADLINE_NS, SHM_BUDGET_NS
 from spine.bench.harness.report import LABELS, LoopResult
-from spine.bench.harness.stats import distribution, percentile_curve
+from spine.bench.stats import distribution, percentile_curve
 from spine.fsutil import atomic_write
 
 COLOURS = {"tick_jitter": "tab:blue", "tick_total": "tab:cyan", "control_rtt": "tab:red",

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import zmq
 
 from spine.bench.harness.config import SHM_BUDGET_NS, LoopConfig
-from spine.bench.harness.stats import Measure
+from spine.bench.stats import Measure
 
 # the order and the labels of the summary table
 LABELS = {

@@ -38,16 +38,15 @@ from spine.bench.harness.baselines import echo_client_role, echo_server_role, ti
 from spine.bench.harness.config import DEADLINE_NS, IDENTITIES, LoopConfig, Wiring
 from spine.bench.harness.control import controller_role, responder_role
 from spine.bench.harness.physics import GRACE_S, follower_role, reader_role, writer_role
-from spine.bench.harness.procs import (LIVE_BASELINE, LIVE_CONTROL, LIVE_CONTROL_MISSES, LIVE_TICK_MISSES,
-                                       LIVE_TICKS, LIVE_SLOTS, RoleProcess, new_live_counters,
-                                       new_stop_event)
 from spine.bench.harness.report import LoopResult, load_average, machine_description
-from spine.bench.harness.stats import Measure, measure
+from spine.bench.procs import (LIVE_BASELINE, LIVE_CONTROL, LIVE_CONTROL_MISSES, LIVE_SLOTS, LIVE_TICK_MISSES,
+                               LIVE_TICKS, RoleProcess, new_live_counters, new_stop_event)
 from spine.bench.realtime import PmQos, fifo_process, pin_process
-from spine.broker.process import BrokerProcess, free_tcp_base
+from spine.bench.stats import Measure, measure
 from spine.security.keys import load_or_create
 from spine.security.whitelist import Entry, add_entry
 from spine.shm.segment import unlink_segment
+from spine.testing import BrokerProcess, free_tcp_base
 
 Progress = Callable[[str, float, float, dict[str, int]], None]
 LEAD_IN_NS = 300_000_000  # between the start signal and the first tick: every role is waiting by then
@@ -59,7 +58,7 @@ def run_loop(config: LoopConfig, progress: Progress | None = None) -> LoopResult
     """Run the baselines and the system as ``config`` says and return what they measured.
 
     ``progress(phase, elapsed_s, total_s, live_counts)`` is called a few
-    times a second while a phase runs.  HarnessError if a role fails.
+    times a second while a phase runs.  BenchError if a role fails.
     """
     run = _Run(config, progress)
     machine = machine_description()

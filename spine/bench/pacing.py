@@ -1,4 +1,4 @@
-"""Absolute-deadline pacing and the send schedule of the harness's closed-loop clients.
+"""The one pacer of the benchmarks (absolute deadlines) and the send schedule of closed-loop clients.
 
 Tick k of a loop is due at start + k × period: a late tick does not move the
 ones after it, so the loop never drifts.  ``Pacer.sleep_until`` sleeps with
@@ -21,6 +21,7 @@ import ctypes
 import ctypes.util
 import math
 import time
+from typing import Callable
 
 _PR_SET_TIMERSLACK = 29
 
@@ -35,18 +36,26 @@ def set_timer_slack(ns: int = 1) -> bool:
 
 
 class Pacer:
-    """Sleeps to absolute CLOCK_MONOTONIC deadlines: sleep for the bulk, spin for the last ``spin_ns``."""
+    """Sleeps to absolute CLOCK_MONOTONIC deadlines: sleep for the bulk, spin for the last ``spin_ns``.
 
-    def __init__(self, spin_ns: int = 100_000) -> None:
+    ``spin_ns=0`` only sleeps (a probe paced every few ms, a consumer held to a
+    rate).  ``clock`` (monotonic ns) and ``sleep`` (seconds) are the time
+    module's unless a test injects its own.
+    """
+
+    def __init__(self, spin_ns: int = 100_000, *, clock: Callable[[], int] = time.monotonic_ns,
+                 sleep: Callable[[float], None] = time.sleep) -> None:
         self.spin_ns = spin_ns
+        self._clock = clock
+        self._sleep = sleep
 
     def sleep_until(self, deadline_ns: int) -> int:
         """Return at or just after ``deadline_ns`` (monotonic ns) with the time of waking."""
-        left = deadline_ns - time.monotonic_ns()
+        left = deadline_ns - self._clock()
         if left > self.spin_ns:
-            time.sleep((left - self.spin_ns) / 1e9)
+            self._sleep((left - self.spin_ns) / 1e9)
         while True:
-            now = time.monotonic_ns()
+            now = self._clock()
             if now >= deadline_ns:
                 return now
 

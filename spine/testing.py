@@ -1,4 +1,14 @@
-"""Run a broker as a child process: for tests, benchmarks and the latency harness."""
+"""Helpers for testing spine (as ``trio.testing``): a real broker in a child process, free TCP ports.
+
+The test suite, the benchmarks and the latency harness start their brokers with
+``BrokerProcess``; a component author can do the same in their own tests::
+
+    from spine.testing import BrokerProcess
+
+    with BrokerProcess(keys_dir, runtime_dir) as broker:   # returns once its sockets are bound
+        comp = spine.Component("me", keys_dir=keys_dir, endpoints=broker.ipc,
+                               broker_key=broker.public_key)
+"""
 
 from __future__ import annotations
 

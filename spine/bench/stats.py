@@ -1,17 +1,76 @@
-"""Latency measures: HDR histograms (the ``hdrhistogram`` package) and their percentiles.
+"""The one percentile of the benchmarks: nearest rank, on raw samples and in HDR histograms.
 
-Values are recorded in nanoseconds (1 ns to 1 h, 3 significant digits) and
-reported in microseconds.  A measure taken by a closed-loop client is recorded
-with ``record_corrected_value(value, period)``, which adds the samples of the
-sends the client had to skip while it waited (coordinated omission).
+The p-th percentile of n samples is the smallest sample that at least p % of
+the samples do not exceed: the ⌈p·n/100⌉-th smallest (nearest rank, never an
+interpolation between two samples, so it is always a value that was measured).
+HdrHistogram's ``get_value_at_percentile`` answers the same question over its
+buckets, so a raw-sample figure and a histogram figure mean the same thing (hdrh
+rounds a fractional rank p·n/100 to the nearest whole one where nearest rank
+takes the next: they can differ by one rank, never by an interpolation).
+
+Raw samples: ``percentile`` and ``summary`` (what the core benchmarks and the
+waveform benchmark report).  Histograms (the 1 kHz harness): values are
+recorded in nanoseconds (1 ns to 1 h, 3 significant digits) and reported in
+microseconds.  A measure taken by a closed-loop client is recorded with
+``record_corrected_value(value, period)``, which adds the samples of the sends
+the client had to skip while it waited (coordinated omission).
 """
 
 from __future__ import annotations
 
+import math
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from fractions import Fraction
 
 import numpy as np
 from hdrh.histogram import HdrHistogram
+
+from spine.errors import BenchError, ConfigError
+
+# the points the core benchmarks report; the waveform benchmark reports p50, p99 and p99.9
+POINTS = (("p50", 50.0), ("p90", 90.0), ("p99", 99.0), ("p99_9", 99.9))
+
+
+def percentile(samples: Iterable[float], p: float) -> float:
+    """The nearest-rank ``p``-th percentile (0 < p <= 100) of ``samples``.
+
+    BenchError (reason ``incomplete``) if there are no samples: the run measured nothing.
+    """
+    a = _sorted(samples)
+    if a.size == 0:
+        raise BenchError("no samples to take a percentile of: the run measured nothing",
+                         reason=BenchError.INCOMPLETE)
+    return _at(a, p)
+
+
+def summary(samples: Iterable[float], points: Sequence[tuple[str, float]] = POINTS,
+            scale: float = 1.0) -> dict[str, float]:
+    """n, the nearest-rank percentiles ``points`` ((key, p) pairs), max and mean of ``samples`` × ``scale``.
+
+    ``{"n": 0}`` when there are no samples.
+    """
+    a = _sorted(samples) * scale
+    if a.size == 0:
+        return {"n": 0}
+    out: dict[str, float] = {"n": int(a.size)}
+    out.update((key, _at(a, p)) for key, p in points)
+    out["max"] = float(a[-1])
+    out["mean"] = float(a.mean())
+    return out
+
+
+def _sorted(samples: Iterable[float]) -> np.ndarray:
+    values = samples if isinstance(samples, np.ndarray) else list(samples)
+    return np.sort(np.asarray(values, dtype=np.float64))
+
+
+def _at(ascending: np.ndarray, p: float) -> float:
+    if not 0 < p <= 100:
+        raise ConfigError(f"a percentile lies in (0, 100], got {p}")
+    rank = math.ceil(Fraction(str(p)) * ascending.size / 100)  # exact: 99.9 % of 1000 is rank 999, not 1000
+    return float(ascending[rank - 1])
+
 
 LOWEST_NS = 1
 HIGHEST_NS = 3600 * 10**9
