@@ -41,7 +41,8 @@ in the text. The families, in the order below::
     └── operations
         ├── SupervisorError
         ├── CommandUnavailable
-        └── HarnessError                 the latency harness and benchmarks
+        └── HarnessError                 the latency harness, benchmarks, spine.testing
+            └── BenchError               (reason, role, timeout)
 """
 
 from __future__ import annotations
@@ -242,7 +243,8 @@ class CommandUnavailable(SpineError):
 
 
 class HarnessError(SpineError):
-    """The latency harness could not complete a run (a role process failed, hung or never got ready)."""
+    """The latency harness, a benchmark or a test rig (``spine.testing``) could not complete:
+    a role process failed, hung or never got ready, or an expected condition never came."""
 
 
 class BenchError(HarnessError):

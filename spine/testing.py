@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 
 from spine.endpoints import Endpoints
-from spine.errors import BrokerUnavailable
+from spine.errors import BrokerUnavailable, HarnessError
 
 
 def free_tcp_base(host: str = "127.0.0.1", count: int = 4, attempts: int = 50) -> int:
@@ -45,7 +45,7 @@ def free_tcp_base(host: str = "127.0.0.1", count: int = 4, attempts: int = 50) -
         finally:
             for s in held:
                 s.close()
-    raise OSError(f"found no {count} consecutive free TCP ports on {host}")
+    raise HarnessError(f"found no {count} consecutive free TCP ports on {host}")
 
 
 class BrokerProcess:
@@ -127,14 +127,14 @@ class BrokerProcess:
             return ""
 
     def wait_for_log(self, needle: str, timeout: float = 10.0) -> str:
-        """Wait until ``needle`` appears in the broker's log; return the log (TimeoutError if not)."""
+        """Wait until ``needle`` appears in the broker's log; return the log (HarnessError if not)."""
         deadline = time.monotonic() + timeout
         while True:
             text = self.log_text()
             if needle in text:
                 return text
             if time.monotonic() >= deadline:
-                raise TimeoutError(f"{needle!r} not in the broker log within {timeout} s")
+                raise HarnessError(f"{needle!r} not in the broker log within {timeout} s")
             time.sleep(0.02)  # polling a file with a deadline; there is no event to wait on
 
     def signal(self, sig: int) -> None:

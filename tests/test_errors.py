@@ -22,7 +22,7 @@ BUILTIN_EXCEPTIONS = {name for name, value in vars(builtins).items()
                       if isinstance(value, type) and issubclass(value, BaseException)}
 # Raised on purpose: the interpreter's own protocols, not errors spine reports.
 # Being converted on their own branches (the benchmark infrastructure, the retry schedule).
-PENDING = ("spine/bench/", "spine/broker/process.py", "spine/resilience/retry.py")
+PENDING = ("spine/resilience/retry.py",)
 PROTOCOL_RAISES = {"AttributeError", "KeyboardInterrupt", "NotImplementedError",
                    "StopIteration", "StopAsyncIteration", "SystemExit"}
 

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from spine.bench.stats import summary
-from spine.errors import CircuitOpenError
+from spine.errors import CircuitOpenError, SendFailed
 from spine.resilience.breaker_store import BreakerStore
 from spine.resilience.guard import CircuitBreaker
 
@@ -23,7 +23,7 @@ def _noop() -> None:
 
 
 def _fail() -> None:
-    raise ConnectionError("dependency down")
+    raise SendFailed("the simulated dependency is down")
 
 
 def _measure(call: Callable[[], None], iterations: int) -> dict[str, float]:
@@ -58,9 +58,9 @@ def run(iterations: int, failure_iterations: int, state_dir: Path) -> dict[str, 
         figures["persisted_closed"] = _measure(lambda: persisted.call(_noop), iterations)
         failing = CircuitBreaker("bench-failing", store=store, failure_threshold=10**9)
         figures["persisted_failure_write"] = _measure(
-            _swallow(lambda: failing.call(_fail), ConnectionError), failure_iterations)
+            _swallow(lambda: failing.call(_fail), SendFailed), failure_iterations)
         tripped = CircuitBreaker("bench-open", store=store, failure_threshold=1, cooldown=3600)
-        _swallow(lambda: tripped.call(_fail), ConnectionError)()
+        _swallow(lambda: tripped.call(_fail), SendFailed)()
         figures["persisted_open_fail_fast"] = _measure(
             _swallow(lambda: tripped.call(_noop), CircuitOpenError), iterations)
     p50 = {name: f["p50_us"] for name, f in figures.items()}

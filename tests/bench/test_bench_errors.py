@@ -12,7 +12,7 @@ from spine.errors import BenchError, HarnessError, SpineError
 
 # raised on purpose and caught again: the dependency the breaker benchmark simulates failing,
 # and argparse's protocol for a type= converter refusing a value
-NOT_SPINE = {("spine.bench.breaker", "ConnectionError"), ("spine.bench.loop", "argparse.ArgumentTypeError")}
+NOT_SPINE = {("spine.bench.loop", "argparse.ArgumentTypeError")}
 
 
 def _bench_modules() -> list[str]:
