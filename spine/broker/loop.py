@@ -45,7 +45,7 @@ from spine.broker.routing import RoutingTable
 from spine.broker.spin import AdaptiveSpin
 from spine.broker.watchdog import Liveness, Watchdog
 from spine.endpoints import Endpoints
-from spine.errors import ConfigError, RefusalReason
+from spine.errors import ConfigError, RefusalReason, WhitelistError
 from spine.protocol import neural_spike_pb2 as pb
 from spine.protocol.envelope import now_ms
 from spine.protocol.framing import (BROKER, HEADER_SIZE, FORMAT_VERSION, Flag, Kind, MsgClass,
@@ -153,6 +153,7 @@ class Broker:
         self._key_rids: dict[str, bytes] = {}
         self._key_pads: dict[str, bytes] = {}
         self._rotating_keys: set[str] = set()
+        self._logged_whitelist_error: str | None = None
         self._hellos: set[tuple[str, bytes]] = set()
         self._admitted: set[str] = set()
         self._kinds: dict[str, int] = {}
@@ -407,8 +408,17 @@ class Broker:
         """A message came under a rotation's next key: the component has switched over, so
         its old key is retired (make-before-break: never before the new key is in use)."""
         entry = self.whitelist.lookup(key.encode())
-        if entry is not None and entry.rotating and rotation.promote(self.config.keys_dir,
-                                                                     entry.public_key):
+        if entry is None or not entry.rotating:
+            return
+        try:
+            promoted = rotation.promote(self.config.keys_dir, entry.public_key)
+        except (WhitelistError, OSError, UnicodeDecodeError) as exc:
+            log_limited(log, logging.ERROR, self.drop_log, ("promote", str(exc)),
+                        time.monotonic(), "%s connected with its new key but the whitelist "
+                        "cannot be rewritten (%s): both keys stay admitted until the file is "
+                        "fixed", entry.name, exc)
+            return
+        if promoted:
             log.warning("%s connected with its new key %s: its old key is dropped",
                         entry.name, entry.public_key.decode())
             self.whitelist.refresh(force=True)
@@ -710,13 +720,19 @@ class Broker:
             self.notify.reloading()
             self.revoked.refresh(force=True)
             self.whitelist.refresh(force=True)
+            self._logged_whitelist_error = None  # asked for explicitly: say it again
             self._apply_whitelist()
+            log.info("reloaded (SIGHUP): whitelist %s, revocation list %s",
+                     "unchanged, its edit has an error" if self.whitelist.reload_error else "read",
+                     "unchanged, it has an error" if self.revoked.reload_error else "read")
             self.notify.ready(self._status_line())
         if now >= self._next_whitelist_check:
             self._next_whitelist_check = now + self.config.whitelist_poll_s
             self._drain_monitors()
             if self.revoked.refresh() | self.whitelist.refresh():
                 self._apply_whitelist()
+            else:
+                self._report_whitelist_error()
         self._pairing.check(now)
         for transition in self.watchdog.check(now):
             self._liveness_changed(transition)
@@ -736,10 +752,15 @@ class Broker:
         except (BlockingIOError, OSError):
             pass
 
+    def _report_whitelist_error(self) -> None:
+        """Log a failed re-read of the whitelist once per distinct error (file and line)."""
+        error = self.whitelist.reload_error
+        if error and error != self._logged_whitelist_error:
+            log.error("whitelist edit ignored, previous entries stay in force: %s", error)
+        self._logged_whitelist_error = error
+
     def _apply_whitelist(self) -> None:
-        if self.whitelist.reload_error:
-            log.error("whitelist edit ignored, previous entries stay in force: %s",
-                      self.whitelist.reload_error)
+        self._report_whitelist_error()
         entries = []
         for entry in self.whitelist.entries:
             if entry.public_key in self.revoked:
@@ -763,7 +784,10 @@ class Broker:
         # A rotation's next key stays off the fast path until its first message retires
         # the old key (see _key_seen).
         self._key_rids = {e.public_key.decode(): e.name.encode() for e in entries if not e.rotating}
-        self._rotating_keys = {e.public_key.decode() for e in entries if e.rotating}
+        rotating = {e.public_key.decode(): e.name for e in entries if e.rotating}
+        for key in sorted(rotating.keys() - self._rotating_keys):
+            log.info("whitelist admits the next key %s of %s (a rotation)", key, rotating[key])
+        self._rotating_keys = set(rotating)
         self._key_pads = {e.public_key.decode(): e.name.encode().ljust(NAME_SIZE, b"\0")
                           for e in entries}
 

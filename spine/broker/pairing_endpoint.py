@@ -148,7 +148,7 @@ class PairingEndpoint:
         if isinstance(parsed, str):
             decision: Admit | Refuse = self.machine.malformed(key, address, parsed, now)
         else:
-            clash = self._clash(parsed)
+            clash = self._clash(parsed, now)
             if clash:
                 decision = self.machine.malformed(key, address, clash, now)
             else:
@@ -170,9 +170,20 @@ class PairingEndpoint:
                     else CloseReason.LOCKOUT
                 self._closed(WindowClosed(why, now))
 
-    def _clash(self, request: PairingRequest) -> str:
-        """Why ``request`` cannot be admitted whatever its proof, or ''."""
-        for entry in whitelist.read_entries(self._keys_dir):
+    def _clash(self, request: PairingRequest, now: float) -> str:
+        """Why ``request`` cannot be admitted whatever its proof, or ''.
+
+        A whitelist that cannot be read refuses every request (nothing can be added to it
+        safely) and keeps the broker running on the entries it loaded last.
+        """
+        try:
+            entries = whitelist.read_entries(self._keys_dir)
+        except (WhitelistError, OSError, UnicodeDecodeError) as exc:
+            log_limited(log, logging.ERROR, self._refusal_log, ("whitelist", str(exc)), now,
+                        "pairing refused: the whitelist cannot be read (%s); fix the file, the "
+                        "entries loaded last stay in force", exc)
+            return f"the broker's whitelist cannot be read ({exc}); ask its operator to fix it"
+        for entry in entries:
             if entry.name == request.name:
                 return f"the name {request.name!r} is already in the whitelist"
             if entry.public_key.decode("ascii") == request.public_key:

@@ -135,6 +135,8 @@ class RevocationList:
         self._keys: frozenset[bytes] = frozenset()
         self.reload_error: str | None = None
         self.refresh(force=True)
+        if self.reload_error:  # starting with no revocations would let revoked keys back in
+            raise WhitelistError(self.reload_error)
 
     def __contains__(self, public_key: bytes) -> bool:
         return public_key in self._keys

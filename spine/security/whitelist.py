@@ -140,6 +140,8 @@ class Whitelist:
         self._by_key: dict[bytes, Entry] = {}
         self.reload_error: str | None = None
         self.refresh(force=True)
+        if self.reload_error:  # no good state to keep yet: refuse to start rather than guess
+            raise WhitelistError(self.reload_error)
 
     @property
     def entries(self) -> list[Entry]:
@@ -161,8 +163,9 @@ class Whitelist:
     def refresh(self, force: bool = False) -> bool:
         """Re-read the file if it changed since the last read; return True if it was re-read.
 
-        A file that fails to parse leaves the previous entries in force and sets
-        ``reload_error``, so a typo never locks everybody out.
+        A file that fails to parse leaves the previous entries in force (none, if there were
+        none) and sets ``reload_error``, so a typo never locks everybody out and never stops
+        the broker. Only the first read, in the constructor, raises WhitelistError.
         """
         stamp = file_stamp(self.path)
         if stamp == self._stamp and not force:
@@ -175,8 +178,6 @@ class Whitelist:
             entries = parse(self.path.read_text(encoding="utf-8"), str(self.path))
         except (WhitelistError, UnicodeDecodeError, OSError) as exc:
             self.reload_error = str(exc)
-            if force and not self._by_key:
-                raise WhitelistError(str(exc)) from None
             return False
         self._by_key = {e.public_key: e for e in entries}
         self.reload_error = None

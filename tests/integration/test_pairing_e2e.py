@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import signal
 import threading
 import time
 from pathlib import Path
@@ -13,6 +14,7 @@ import pytest
 import zmq
 
 from spine.client.component import Component, Plane
+from spine.client.status import fetch_status
 from spine.errors import BrokerUnavailable
 from spine.protocol import neural_spike_pb2 as pb
 from spine.protocol.envelope import new_spike
@@ -260,3 +262,27 @@ def test_a_malformed_pairing_request_is_refused_and_counted(fresh):
     log = fresh.process.wait_for_log("the pairing request is malformed")
     assert f"SECURITY: pairing refused for key {public.decode()}" in log
     assert "[failures in window: 1]" in log
+
+
+def test_a_broken_whitelist_never_kills_the_broker(fresh, capsys):
+    """A typo in whitelist.txt while a window is open, then SIGHUP with no entries yet: the
+    broker refuses the pairing, keeps the last good (empty) state, says where the typo is,
+    and serves a good client as soon as the file is fixed."""
+    fresh.start()
+    invite = fresh.wait_for_invite()
+    listed = fresh.keys_dir / whitelist.FILENAME
+    listed.write_text("# edited by hand\nnot-a-key memory-1 MEMORY_SYSTEM\n")
+    assert fresh.pair(invite, "memory-1") != 0
+    assert "whitelist" in capsys.readouterr().out
+    assert fresh.process.proc.poll() is None
+    fresh.process.wait_for_log(f"{listed}:2")
+
+    fresh.process.signal(signal.SIGHUP)
+    fresh.process.wait_for_log("reloaded (SIGHUP): whitelist unchanged, its edit has an error")
+    assert fresh.process.proc.poll() is None
+
+    listed.unlink()
+    fresh.admit("peer", pb.REASONING_ENGINE)
+    fresh.process.wait_for_log("whitelist admits peer")
+    peer = fresh.component("peer", broker_key=fresh.process.public_key).connect(timeout=5)
+    assert "peer" in str(fetch_status(peer))

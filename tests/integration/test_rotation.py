@@ -162,3 +162,21 @@ def test_offline_rotation_takes_effect_when_the_component_next_connects(bus, cap
     bus.broker.wait_for_log("memory connected with its new key")
     entries = [e for e in whitelist.read_entries(bus.keys_dir) if e.name == "memory"]
     assert [(e.public_key, e.rotating) for e in entries] == [(new_key, False)]
+
+
+def test_a_broken_whitelist_at_promotion_keeps_both_keys_and_the_broker(bus, capsys):
+    memory = bus.component("memory", heartbeat=False)
+    memory.close()
+    args = argparse.Namespace(name="memory", keys_dir=bus.keys_dir, offline=True, wait=None)
+    assert run_rotate(args) == 0
+    new_key = load_keypair(bus.keys_dir, "memory").public
+    bus.broker.wait_for_log(f"whitelist admits the next key {new_key.decode()} of memory")
+    listed = bus.keys_dir / whitelist.FILENAME
+    with listed.open("a") as fh:
+        fh.write("a typo\n")
+    bus.broker.wait_for_log("whitelist edit ignored")
+
+    restarted = bus.component("memory", admit=False, heartbeat=False)
+    bus.broker.wait_for_log("memory connected with its new key but the whitelist cannot be")
+    reply = restarted.request_broker("status")
+    assert bus.broker.proc.poll() is None and reply is not None

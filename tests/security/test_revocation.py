@@ -142,3 +142,9 @@ def test_revocation_stops_routing_at_once_and_blocks_reconnection(bus):
         again.close()
     assert "reason=revoked key" in bus.broker.log_text()
     assert os.path.exists(bus.keys_dir / revocation.FILENAME)
+
+
+def test_an_unreadable_revocation_list_at_start_is_refused_not_ignored(tmp_path):
+    (tmp_path / revocation.FILENAME).write_text("garbage line\n")
+    with pytest.raises(WhitelistError, match=":1:"):
+        RevocationList(tmp_path)  # starting with nothing revoked would let revoked keys in

@@ -290,3 +290,16 @@ def test_concurrent_adds_from_several_processes_all_land(tmp_path):
         pool.starmap(_add_many, [(str(tmp_path), w, each) for w in range(workers)])
     names = {e.name for e in read_entries(tmp_path)}
     assert names == {f"w{w}-{i}" for w in range(workers) for i in range(each)}
+
+
+def test_a_forced_reread_of_a_broken_file_never_raises_even_with_no_entries(tmp_path):
+    wl = Whitelist(tmp_path)  # no file yet: empty, and that is a good state
+    (tmp_path / whitelist.FILENAME).write_text("# hand edit\nnot-a-key x MEMORY_SYSTEM\n")
+    assert wl.refresh(force=True) is False  # SIGHUP on a broker with no entries yet
+    assert wl.is_empty() and ":2:" in wl.reload_error
+
+
+def test_a_broken_file_at_start_is_refused(tmp_path):
+    (tmp_path / whitelist.FILENAME).write_text("not-a-key x MEMORY_SYSTEM\n")
+    with pytest.raises(WhitelistError, match=":1:"):
+        Whitelist(tmp_path)
