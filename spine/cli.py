@@ -311,12 +311,15 @@ def _add_pair(subparsers: argparse._SubParsersAction) -> None:
                     "identity and pairs it using the invite the broker printed. 'spine pair "
                     "open' asks the broker (as a whitelisted CLI_CONTROLLER) to open a window.",
         usage="spine pair INVITE --name NAME --kind KIND [options]\n"
-              "       spine pair open [--name NAME] [options]")
+              "       spine pair open [--name NAME] [--admit KIND[,KIND...]] [options]")
     parser.add_argument("invite", metavar="INVITE|open",
                         help="the invite from the broker's log, or 'open'")
     parser.add_argument("--name", help="identity to create (INVITE) or to connect as "
                                        "(open; default: cli)")
     parser.add_argument("--kind", help="ComponentID of the new component, e.g. MEMORY_SYSTEM")
+    parser.add_argument("--admit", metavar="KIND[,KIND...]",
+                        help="open: the kinds the window admits (default: every kind but "
+                             "CLI_CONTROLLER; name CLI_CONTROLLER to pair an administrator)")
     _connection_options(parser, name=False)
     run_pair = _lazy("pair", "spine.security.pair_cli", "run_pair")
 
@@ -327,6 +330,8 @@ def _add_pair(subparsers: argparse._SubParsersAction) -> None:
             args.name = args.name or "cli"
         else:
             args.action = "join"
+            if args.admit:
+                parser.error("--admit belongs to 'spine pair open'")
             if not args.name or not args.kind:
                 parser.error("pairing with an invite needs --name NAME and --kind KIND")
             keys.check_name(args.name)

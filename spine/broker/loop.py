@@ -55,7 +55,7 @@ from spine.security import keys as keyfiles
 from spine.security import rotation
 from spine.security.pairing import OpenReason, PairingMachine
 from spine.security.revocation import RevocationList
-from spine.security.whitelist import Whitelist
+from spine.security.whitelist import Whitelist, parse_kind
 from spine.security.zap import DOMAIN_MAIN, ZAP_ENDPOINT, ZapHandler
 from spine.sockets import curve_server, tune
 
@@ -609,7 +609,13 @@ class Broker:
             answer = pb.NeuralSpike(rich_payload=pb.RichPayload(
                 mime_type="application/json", data=self.status_json()))
         elif command == "pair-open" and self._kinds.get(user) == pb.CLI_CONTROLLER:
-            answer = pb.NeuralSpike(text_data=self._pairing.open_for(user, time.monotonic()))
+            try:  # args: the kinds to admit (default: all but CLI_CONTROLLER)
+                kinds = frozenset(parse_kind(k[:40]) for k in spike.command_req.args) or None
+            except WhitelistError as exc:
+                return self._refuse(plane, sock, rid, user, header, RefusalReason.BAD_COMMAND,
+                                    f"pair-open: {exc}")
+            answer = pb.NeuralSpike(text_data=self._pairing.open_for(user, time.monotonic(),
+                                                                     kinds))
         elif command == "shutdown" and self._kinds.get(user) == pb.CLI_CONTROLLER:
             log.warning("shutdown requested by %s", user)
             self.request_stop()

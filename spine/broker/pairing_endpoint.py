@@ -19,6 +19,7 @@ import zmq
 
 from spine.errors import KeyFileError, PairingError, WhitelistError
 from spine.ratelimit import LogLimiter, log_limited
+from spine.protocol import neural_spike_pb2 as pb
 from spine.security import whitelist
 from spine.security.invite import OK, PROTOCOL, REFUSED, Invite
 from spine.security.keys import KeyPair, check_name
@@ -68,12 +69,13 @@ class PairingEndpoint:
         """ZAP policy of the pairing domain: any key may try while a window is open."""
         return self.machine.window_open
 
-    def open(self, now: float, reason: OpenReason) -> None:
-        """Open a window: draw the token, bind the socket, log the invite once.
+    def open(self, now: float, reason: OpenReason, kinds: frozenset[int] | None = None) -> None:
+        """Open a window for newcomers of ``kinds`` (default: every kind but CLI_CONTROLLER):
+        draw the token, bind the socket, log the invite once.
 
         Raises PairingError if a window is already open.
         """
-        token = self.machine.open_window(now, reason)
+        token = self.machine.open_window(now, reason, kinds)
         self._unbind()  # the socket of a window closed a moment ago
         try:
             self._bind()
@@ -83,12 +85,18 @@ class PairingEndpoint:
                 from None
         invite = Invite(self._keys.public, token).text()
         del token
-        log.warning("PAIRING WINDOW OPEN (%s) for %.0f s on %s. Invite, valid once:\n\n    %s\n\n"
-                    "On the new component run: spine pair INVITE --name NAME --kind KIND",
-                    reason.value, self.machine.window_seconds, " ".join(self._endpoints), invite)
+        log.warning("PAIRING WINDOW OPEN (%s) for %.0f s on %s, admitting %s. Invite, valid "
+                    "once:\n\n    %s\n\nOn the new component run: spine pair INVITE --name NAME "
+                    "--kind KIND", reason.value, self.machine.window_seconds,
+                    " ".join(self._endpoints), self.admitted(), invite)
 
-    def open_for(self, operator: str, now: float) -> str:
-        """An authorised operator asks for a window: open one unless one is open.
+    def admitted(self) -> str:
+        """The kinds the open window admits, by name ("" when none is open)."""
+        return ", ".join(pb.ComponentID.Name(k) for k in sorted(self.machine.admitted_kinds))
+
+    def open_for(self, operator: str, now: float, kinds: frozenset[int] | None = None) -> str:
+        """An authorised operator asks for a window admitting ``kinds`` (default: every
+        kind but CLI_CONTROLLER): open one unless one is open.
 
         Returns what to tell the operator, which never includes the invite: that goes to the
         broker's log only.
@@ -96,7 +104,7 @@ class PairingEndpoint:
         if not self.machine.window_open:
             log.warning("pairing window requested by %s", operator)
             try:
-                self.open(now, OpenReason.OPERATOR)
+                self.open(now, OpenReason.OPERATOR, kinds)
             except PairingError as exc:
                 log.error("%s", exc)
                 return f"could not open a pairing window: {exc}"
@@ -107,8 +115,8 @@ class PairingEndpoint:
         """One line for an operator: whether a window is open and for how long (no secret)."""
         if not self.machine.window_open:
             return "no pairing window is open"
-        return (f"pairing window open, {self.machine.remaining(now):.0f} s left; the invite is in "
-                "the broker's log")
+        return (f"pairing window open, {self.machine.remaining(now):.0f} s left, admitting "
+                f"{self.admitted()}; the invite is in the broker's log")
 
     def next_deadline(self) -> float | None:
         """When the open window expires or a closed window's socket goes, or None."""

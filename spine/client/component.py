@@ -16,7 +16,7 @@ from collections import OrderedDict, deque
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import Callable, Iterable, Sequence
 
 import zmq
 from zmq.backend import Socket as _RawSocket
@@ -354,9 +354,10 @@ class Component:
                              f"({retries + 1} attempt(s), request {uuid.UUID(bytes=request_id)})")
 
     def request_broker(self, command: str, *, plane: Plane = Plane.CONTROL,
-                       timeout: float = 1.0) -> Message:
-        """Send an admin command (hello, ping, status) to the broker itself and wait."""
-        spike = envelope.new_spike(command_req=pb.CommandRequest(command=command))
+                       timeout: float = 1.0, args: Sequence[str] = ()) -> Message:
+        """Send an admin command (hello, ping, status, ...) with ``args`` to the broker
+        itself and wait for its answer."""
+        spike = envelope.new_spike(command_req=pb.CommandRequest(command=command, args=args))
         request_id = envelope.request_id_bytes(spike)
         header = pack_header(Kind.BROKER, BROKER, request_id, msg_class=MsgClass.CONTROL,
                              sender=self.name)

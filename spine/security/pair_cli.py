@@ -160,6 +160,14 @@ def _join(args: argparse.Namespace) -> int:
     return 0
 
 
+def _kinds(admit: str | None) -> list[str]:
+    """``--admit KIND[,KIND...]`` as canonical kind names (empty: the broker's default)."""
+    if not admit:
+        return []
+    return [pb.ComponentID.Name(whitelist.parse_kind(k.strip()))
+            for k in admit.split(",") if k.strip()]
+
+
 def _open(args: argparse.Namespace) -> int:
     from spine.client.component import Component
     from spine.errors import RoutingError
@@ -174,7 +182,8 @@ def _open(args: argparse.Namespace) -> int:
                      endpoints=endpoints, heartbeat=False)
     try:
         comp.connect(timeout=getattr(args, "timeout", None) or 5.0)
-        answer = comp.request_broker("pair-open", timeout=5.0)
+        answer = comp.request_broker("pair-open", timeout=5.0,
+                                     args=_kinds(getattr(args, "admit", None)))
     except RoutingError as exc:
         print(f"the broker refused to open a pairing window for {comp.name}: {exc} (only a "
               "whitelisted CLI_CONTROLLER identity may open one)")

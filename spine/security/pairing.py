@@ -17,6 +17,7 @@ Events and the machine's answers:
     BOOTSTRAP    --attempt(match)-->     VERIFICATION --> LOCKED      Admit
     BOOTSTRAP    --attempt(mismatch)-->  VERIFICATION --> PAIRING     Refuse
     PAIRING      --attempt(...)-->       as from BOOTSTRAP
+    any open     --attempt(kind not admitted)--> PAIRING              Refuse (before the proof)
     any open     --5th failure-->        LOCKED                       Refuse(window_closed)
     any open     --check at expiry-->    LOCKED                       WindowClosed(EXPIRED)
     any open     --close_window-->       LOCKED                       WindowClosed(OPERATOR)
@@ -42,12 +43,15 @@ from collections import OrderedDict
 from dataclasses import dataclass
 
 from spine.errors import PairingError
+from spine.protocol import neural_spike_pb2 as pb
 
 __all__ = [
     "TOKEN_BYTES",
     "PROOF_BYTES",
     "DEFAULT_WINDOW_SECONDS",
     "DEFAULT_MAX_FAILURES",
+    "ADMINISTRATOR_KIND",
+    "default_kinds",
     "PairingState",
     "OpenReason",
     "CloseReason",
@@ -71,6 +75,16 @@ DEFAULT_WINDOW_SECONDS = 300.0
 
 DEFAULT_MAX_FAILURES = 5
 """The window closes after this many refused attempts (brute-force lockout)."""
+
+ADMINISTRATOR_KIND = pb.CLI_CONTROLLER
+"""The kind that administers the broker: a window admits it only when the operator asks."""
+
+
+def default_kinds() -> frozenset[int]:
+    """The kinds a window admits unless told otherwise: every kind but the administrator's,
+    so that an invite is never an administrator credential by accident."""
+    return frozenset(pb.ComponentID.values()) - {ADMINISTRATOR_KIND}
+
 
 _RETIRED_MEMORY = 32  # how many closed windows' fingerprints are remembered to name a reuse
 
@@ -109,6 +123,7 @@ class Refusal(enum.Enum):
     SPENT_TOKEN = "the token was already used"
     LOCKED_OUT = "the window was closed after too many failed attempts"
     MALFORMED = "the pairing request is malformed"
+    KIND_NOT_ADMITTED = "this window does not admit that kind"
 
 
 @dataclass(frozen=True, slots=True)
@@ -194,6 +209,7 @@ class PairingMachine:
         self._expires_at: float | None = None
         self._failures = 0
         self._open_reason: OpenReason | None = None
+        self._kinds: frozenset[int] = frozenset()
         # Keyed fingerprints of closed windows' proofs, so a reused token is named as such.
         # The key lives only in this process; a fingerprint cannot be turned into a proof.
         self._fingerprint_key = secrets.token_bytes(32)
@@ -220,6 +236,11 @@ class PairingMachine:
         return self._open_reason
 
     @property
+    def admitted_kinds(self) -> frozenset[int]:
+        """The ComponentID values the open window admits (empty when LOCKED)."""
+        return self._kinds
+
+    @property
     def window_seconds(self) -> float:
         """How long a window stays open."""
         return self._window_seconds
@@ -238,12 +259,20 @@ class PairingMachine:
         """When `check` has something to do (the window's expiry), or None when LOCKED."""
         return self._expires_at
 
-    def open_window(self, now: float, reason: OpenReason) -> bytes:
+    def open_window(self, now: float, reason: OpenReason,
+                    kinds: frozenset[int] | None = None) -> bytes:
         """Open a window: LOCKED → BOOTSTRAP. Returns the fresh 32-byte token, once.
 
-        The broker prints it (as part of the invite) and drops it; only its SHA-256 is
-        kept here. Raises PairingError if a window is already open.
+        The window admits newcomers of ``kinds`` only (default: ``default_kinds()``, every
+        kind but ``CLI_CONTROLLER``). The broker prints the token (as part of the invite)
+        and drops it; only its SHA-256 is kept here. Raises PairingError if a window is
+        already open or ``kinds`` is empty or names an unknown kind.
         """
+        kinds = default_kinds() if kinds is None else frozenset(kinds)
+        unknown = kinds - set(pb.ComponentID.values())
+        if not kinds or unknown:
+            raise PairingError(f"a pairing window must admit at least one known kind, got "
+                               f"{sorted(kinds)!r}")
         if self._state is not PairingState.LOCKED:
             raise PairingError(
                 f"a pairing window is already open ({self.remaining(now):.0f} s left); "
@@ -254,6 +283,7 @@ class PairingMachine:
         self._expires_at = now + self._window_seconds
         self._failures = 0
         self._open_reason = reason
+        self._kinds = kinds
         self._state = PairingState.BOOTSTRAP
         return token
 
@@ -275,7 +305,8 @@ class PairingMachine:
     def attempt(self, request: PairingRequest, now: float) -> Admit | Refuse:
         """A newcomer presents its proof; decide whether it may join.
 
-        Admit only if a window is open, not expired at `now`, and the proof equals the
+        Admit only if a window is open, not expired at `now`, admits the request's kind,
+        and the proof equals the
         token's SHA-256 (constant-time comparison). The window then closes (a token pairs
         one newcomer). Every other outcome is a Refuse to log as a security alert; each
         refusal inside a window counts towards the lockout.
@@ -290,6 +321,10 @@ class PairingMachine:
         expired = self._refuse_if_expired(key, address, now, "")
         if expired is not None:
             return expired
+        if request.kind not in self._kinds:
+            detail = (f"kind {pb.ComponentID.Name(request.kind)} asked; the window admits "
+                      f"{', '.join(pb.ComponentID.Name(k) for k in sorted(self._kinds))}")
+            return self._refuse(key, address, Refusal.KIND_NOT_ADMITTED, now, detail)
         before = self._state
         if hmac.compare_digest(request.proof, self._digest):
             self._close(CloseReason.PAIRED, Refusal.SPENT_TOKEN, now)
@@ -352,6 +387,7 @@ class PairingMachine:
         self._digest = bytearray()
         self._expires_at = None
         self._open_reason = None
+        self._kinds = frozenset()
         self._failures = 0
         self._state = PairingState.LOCKED
         return WindowClosed(why, now)

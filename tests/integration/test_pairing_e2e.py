@@ -74,10 +74,10 @@ class FreshBroker:
         self.components.append(comp)
         return comp
 
-    def open_window(self) -> int:
+    def open_window(self, admit: str | None = None) -> int:
         args = argparse.Namespace(action="open", invite="open", name="cli", kind=None,
                                   keys_dir=self.keys_dir, runtime_dir=self.runtime_dir, tcp=None,
-                                  timeout=5.0)
+                                  timeout=5.0, admit=admit)
         return run_pair(args)
 
     def pairing_socket_gone(self, timeout: float = 5.0) -> bool:
@@ -286,3 +286,22 @@ def test_a_broken_whitelist_never_kills_the_broker(fresh, capsys):
     fresh.process.wait_for_log("whitelist admits peer")
     peer = fresh.component("peer", broker_key=fresh.process.public_key).connect(timeout=5)
     assert "peer" in str(fetch_status(peer))
+
+
+def test_an_invite_is_an_administrator_credential_only_when_asked(fresh, capsys):
+    fresh.start()
+    invite = fresh.wait_for_invite()  # the bootstrap window: every kind but CLI_CONTROLLER
+    assert "admitting ORCHESTRATOR, PHYSICS_ENGINE" in fresh.process.log_text()
+    assert fresh.pair(invite, "admin", kind="CLI_CONTROLLER") == 1
+    assert "does not admit that kind" in capsys.readouterr().out
+    assert fresh.pair(invite, "memory-1") == 0
+    capsys.readouterr()
+
+    fresh.admit("cli", pb.CLI_CONTROLLER)
+    fresh.process.wait_for_log("whitelist admits cli")
+    assert fresh.pairing_socket_gone()
+    assert fresh.open_window(admit="cli_controller") == 0
+    assert "admitting CLI_CONTROLLER;" in capsys.readouterr().out
+    assert fresh.pair(fresh.wait_for_invite(2), "admin-2", kind="CLI_CONTROLLER") == 0
+    entry = whitelist.Whitelist(fresh.keys_dir).by_name("admin-2")
+    assert entry is not None and entry.kind == pb.CLI_CONTROLLER

@@ -438,3 +438,38 @@ def test_only_the_current_token_inside_its_window_is_ever_admitted(events: list)
         assert machine.failures < 5
         if machine.window_open:
             assert machine.expires_at() == opened_at + 300.0
+
+
+# --- which kinds a window admits ------------------------------------------------------
+
+CLI = pairing.ADMINISTRATOR_KIND
+
+
+def test_a_default_window_admits_every_kind_but_the_administrator(
+    opened: tuple[PairingMachine, bytes],
+) -> None:
+    machine, token = opened
+    assert CLI not in machine.admitted_kinds and 2 in machine.admitted_kinds
+    attempt = PairingRequest(KEY, ADDR, "cli-2", CLI, proof_for(token))
+    decision = refused(machine.attempt(attempt, T0 + 1.0))
+    assert decision.reason is Refusal.KIND_NOT_ADMITTED
+    assert "CLI_CONTROLLER asked" in decision.detail
+    assert (decision.failures, decision.window_closed) == (1, False)  # counted, window open
+    assert isinstance(machine.attempt(request(proof_for(token)), T0 + 2.0), Admit)
+
+
+def test_a_window_opened_for_the_administrator_admits_it(machine: PairingMachine) -> None:
+    token = machine.open_window(T0, OpenReason.OPERATOR, frozenset({CLI}))
+    assert machine.admitted_kinds == {CLI}
+    assert refused(machine.attempt(request(proof_for(token)), T0)).reason \
+        is Refusal.KIND_NOT_ADMITTED  # memory-1 asks for MEMORY_SYSTEM
+    attempt = PairingRequest(KEY, ADDR, "cli-2", CLI, proof_for(token))
+    assert isinstance(machine.attempt(attempt, T0 + 1.0), Admit)
+    assert machine.admitted_kinds == frozenset()  # closed
+
+
+@pytest.mark.parametrize("kinds", [frozenset(), frozenset({99})])
+def test_a_window_for_no_known_kind_is_an_error(machine: PairingMachine, kinds) -> None:
+    with pytest.raises(PairingError, match="at least one known kind"):
+        machine.open_window(T0, OpenReason.OPERATOR, kinds)
+    assert machine.state is PairingState.LOCKED
