@@ -8,4 +8,4 @@ and writes its figures with ``--json``; ``spine bench NAME`` runs it. The rest i
 ``harness`` (the 1 kHz loop that ``spine bench loop`` runs).
 """
 
-BENCHMARKS = ("breaker", "heartbeat_flood", "loop", "priority", "rtt", "shm", "throughput")
+BENCHMARKS = ("breaker", "clock_offset", "heartbeat_flood", "loop", "priority", "rtt", "shm", "throughput")

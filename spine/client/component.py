@@ -29,7 +29,8 @@ from spine.protocol import envelope
 from spine.protocol import neural_spike_pb2 as pb
 from spine.protocol.framing import (BROKER, HEADER_SIZE, Header, Kind, MsgClass, pack_header,
                                     unpack_header)
-from spine.resilience.coherence import CoherenceChecker, MessageClass, spike_created_ns
+from spine.resilience.coherence import (CoherenceChecker, CoherenceLimits, MessageClass,
+                                        spike_created_ns)
 from spine.resilience.guard import CircuitBreaker
 from spine.resilience.reliable_send import ReliableSender
 from spine.security import keys as keyfiles
@@ -151,7 +152,7 @@ class Component:
             broker_key = keyfiles.load_public(broker_file)
         self.broker_key = keyfiles.check_public_key(broker_key)
         self.counters = ClientCounters()
-        self.coherence = coherence or CoherenceChecker()
+        self.coherence = coherence or CoherenceChecker(CoherenceLimits.from_env())
         self._own_context = context is None
         self._ctx = context or zmq.Context(io_threads=2)
         self._hwm = hwm
@@ -490,7 +491,7 @@ class Component:
             return
         cls = _COHERENCE_CLASS.get(msg.header.msg_class)
         if cls is not None and not self.coherence.admit(cls, spike_created_ns(spike),
-                                                        time.time_ns()):
+                                                        time.time_ns(), cross_host=True):
             self.counters.drop(f"stale_{cls.value}")
             return
         self._inbox.append(msg)

@@ -103,3 +103,26 @@ def test_counting_is_exact_from_many_threads() -> None:
     for t in threads:
         t.join()
     assert checker.dropped(MessageClass.PHYSICS, DropReason.STALE) == 8000
+
+
+def test_envelopes_from_another_host_get_the_clock_offset_allowance() -> None:
+    checker = CoherenceChecker(CoherenceLimits(host_offset_ns=500_000))
+    assert not checker.admit(MessageClass.CONTROL, NOW + 60_000, NOW)  # one clock: 50 µs
+    assert checker.admit(MessageClass.CONTROL, NOW + 550_000, NOW, cross_host=True)
+    assert not checker.admit(MessageClass.CONTROL, NOW + 550_001, NOW, cross_host=True)
+    with pytest.raises(StaleMessageError, match=r"550\.0 µs in the future.*SPINE_CLOCK_OFFSET_US"):
+        checker.require(MessageClass.CONTROL, NOW + 600_000, NOW, cross_host=True)
+
+
+def test_the_clock_offset_allowance_comes_from_the_environment() -> None:
+    assert CoherenceLimits.from_env({}).host_offset_ns == 1_000_000
+    assert CoherenceLimits.from_env({"SPINE_CLOCK_OFFSET_US": "250"}).host_offset_ns == 250_000
+    assert CoherenceLimits.from_env({"SPINE_CLOCK_OFFSET_US": "0"}).future_ns(True) == 50_000
+
+
+@pytest.mark.parametrize("raw", ["-1", "nan", "inf", "2e6", "fast"])
+def test_a_bad_clock_offset_is_a_config_error_naming_the_variable(raw: str) -> None:
+    with pytest.raises(ConfigError, match=f"SPINE_CLOCK_OFFSET_US={raw!r}"):
+        CoherenceLimits.from_env({"SPINE_CLOCK_OFFSET_US": raw})
+    with pytest.raises(ConfigError, match="host_offset_ns"):
+        CoherenceLimits(host_offset_ns=-1)
