@@ -254,7 +254,7 @@ def test_bench_list_names_the_benchmarks(capsys):
 def test_bench_list_holds_every_benchmark_and_no_helper_module(capsys):
     assert cli.main(["bench", "--list"]) == 0
     names = {line.split()[0] for line in capsys.readouterr().out.splitlines()}
-    assert names == set(cli.bench_names()) == {"breaker", "heartbeat_flood", "loop", "priority", "rtt", "shm",
+    assert names == set(cli.bench_names()) == {"breaker", "clock_offset", "heartbeat_flood", "loop", "priority", "rtt", "shm",
                                                "throughput"}
     # every module or package of spine.bench with a main() is a benchmark; the rest are helpers
     for info in pkgutil.iter_modules(spine.bench.__path__):
@@ -295,11 +295,11 @@ def test_a_missing_command_module_is_a_clear_error(monkeypatch, capsys, command,
 
 def test_a_missing_dependency_of_a_command_is_a_clear_error(monkeypatch, capsys):
     def fail(name: str):
-        raise ModuleNotFoundError("No module named 'nacl'", name="nacl")
+        raise ModuleNotFoundError("No module named 'psutil'", name="psutil")
 
     monkeypatch.setattr(cli.importlib, "import_module", fail)
     assert cli.main(["status"]) == 2
-    assert "needs the Python module 'nacl'" in capsys.readouterr().err
+    assert "needs the Python module 'psutil'" in capsys.readouterr().err
 
 
 def test_a_command_module_without_its_function_is_a_clear_error(monkeypatch, capsys):

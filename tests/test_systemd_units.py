@@ -156,9 +156,8 @@ MDWE_PROBE = textwrap.dedent(
         sys.exit(78)  # not enforced
     except OSError:
         pass
-    import nacl.public, numpy, psutil, zmq
+    import numpy, psutil, zmq
     from spine.protocol import neural_spike_pb2 as pb
-    nacl.public.PrivateKey.generate()
     numpy.fft.fft(numpy.arange(8.0))
     psutil.Process().memory_info()
     d = tempfile.mkdtemp()
@@ -184,7 +183,7 @@ MDWE_PROBE = textwrap.dedent(
 
 def test_python_stack_runs_with_memory_deny_write_execute() -> None:
     """MemoryDenyWriteExecute=yes in the units is safe: the same rule, enforced by the
-    kernel through PR_SET_MDWE, leaves CPython, pyzmq CURVE, PyNaCl, numpy and protobuf
+    kernel through PR_SET_MDWE, leaves CPython, pyzmq CURVE, numpy and protobuf
     working."""
     if sys.platform != "linux":
         pytest.skip("PR_SET_MDWE is Linux-only")

@@ -21,7 +21,6 @@ class Peer:
     kind: int
     planes: set[str] = field(default_factory=set)
     degraded: bool = False
-    received: int = 0
 
 
 class RoutingTable:

@@ -92,7 +92,7 @@ class Admission:
 
 
 @dataclass(frozen=True)
-class Transition:
+class BreakerTransition:
     """A change of state, returned so the caller can log or count it."""
 
     old: BreakerState
@@ -130,7 +130,7 @@ class Breaker:
         self.snapshot = replace(snap, trial_started_at=now)
         return Admission(allowed=True, trial=True)
 
-    def record_success(self, now: float, trial: bool = False) -> Transition | None:
+    def record_success(self, now: float, trial: bool = False) -> BreakerTransition | None:
         """Report that an admitted call succeeded; a successful trial closes the breaker."""
         snap = self.snapshot
         if snap.state is BreakerState.CLOSED:
@@ -140,11 +140,11 @@ class Breaker:
         if snap.state is BreakerState.HALF_OPEN and trial:
             self.snapshot = replace(snap, state=BreakerState.CLOSED, consecutive_failures=0,
                                     opened_at=None, trial_started_at=None)
-            return Transition(BreakerState.HALF_OPEN, BreakerState.CLOSED)
+            return BreakerTransition(BreakerState.HALF_OPEN, BreakerState.CLOSED)
         # A call admitted before the breaker opened, finishing late: it says nothing about now.
         return None
 
-    def record_failure(self, now: float, reason: str, trial: bool = False) -> Transition | None:
+    def record_failure(self, now: float, reason: str, trial: bool = False) -> BreakerTransition | None:
         """Report that an admitted call failed; may open (or reopen) the breaker."""
         snap = self.snapshot
         if snap.state is BreakerState.CLOSED:
@@ -153,14 +153,14 @@ class Breaker:
                 self.snapshot = replace(snap, state=BreakerState.OPEN, consecutive_failures=failures,
                                         opened_at=now, trial_started_at=None,
                                         last_failure=reason, last_failure_at=now)
-                return Transition(BreakerState.CLOSED, BreakerState.OPEN)
+                return BreakerTransition(BreakerState.CLOSED, BreakerState.OPEN)
             self.snapshot = replace(snap, consecutive_failures=failures, last_failure=reason, last_failure_at=now)
             return None
         if snap.state is BreakerState.HALF_OPEN and trial:
             self.snapshot = replace(snap, state=BreakerState.OPEN, consecutive_failures=snap.consecutive_failures + 1,
                                     opened_at=now, trial_started_at=None,
                                     last_failure=reason, last_failure_at=now)
-            return Transition(BreakerState.HALF_OPEN, BreakerState.OPEN)
+            return BreakerTransition(BreakerState.HALF_OPEN, BreakerState.OPEN)
         return None
 
     def record_abandoned(self, now: float, trial: bool = False) -> None:
@@ -172,8 +172,8 @@ class Breaker:
         if snap.state is BreakerState.HALF_OPEN and trial:
             self.snapshot = replace(snap, trial_started_at=None)
 
-    def reset(self) -> Transition | None:
+    def reset(self) -> BreakerTransition | None:
         """Close the breaker and forget its failures (an operator's "the dependency is fixed")."""
         old = self.snapshot.state
         self.snapshot = BreakerSnapshot()
-        return Transition(old, BreakerState.CLOSED) if old is not BreakerState.CLOSED else None
+        return BreakerTransition(old, BreakerState.CLOSED) if old is not BreakerState.CLOSED else None

@@ -35,7 +35,7 @@ from datetime import timedelta
 from typing import Any, ParamSpec, TypeVar
 
 from spine.errors import CircuitOpenError
-from spine.resilience.breaker import Admission, Breaker, BreakerConfig, BreakerSnapshot, BreakerState, Transition
+from spine.resilience.breaker import Admission, Breaker, BreakerConfig, BreakerSnapshot, BreakerState, BreakerTransition
 from spine.resilience.breaker_store import BreakerStore
 from spine.resilience.clock import Clock, SystemClock
 
@@ -147,7 +147,7 @@ class CircuitBreaker:
     def _settle(self, admission: Admission, exc: BaseException | None) -> None:
         now = self._clock.monotonic()
         trial = admission.trial
-        transition: Transition | None
+        transition: BreakerTransition | None
         if exc is None:
             transition = self._step(lambda machine: machine.record_success(now, trial))
         elif isinstance(exc, self.failure_types) and not isinstance(exc, self.ignored_types):

@@ -16,7 +16,7 @@ import zmq
 from spine.errors import SendFailed
 from spine.resilience.retry import RetryPolicy
 
-Frame = bytes | bytearray | memoryview | zmq.Frame
+Part = bytes | bytearray | memoryview | zmq.Frame  # one frame of a multipart message
 
 
 class MultipartSender(Protocol):
@@ -54,7 +54,7 @@ class ReliableSender:
         self._clock = clock
         self._sleep = sleep
 
-    def send(self, frames: Frame | Sequence[Frame]) -> bool:
+    def send(self, frames: Part | Sequence[Part]) -> bool:
         """Queue one message (a frame or a list of frames); return whether it went."""
         parts = [frames] if isinstance(frames, (bytes, bytearray, memoryview, zmq.Frame)) else list(frames)
         retries = 0
@@ -73,7 +73,7 @@ class ReliableSender:
             self.counters.sent += 1
             return True
 
-    def send_or_raise(self, frames: Frame | Sequence[Frame]) -> None:
+    def send_or_raise(self, frames: Part | Sequence[Part]) -> None:
         """Like :meth:`send`, but a message that did not go raises :class:`~spine.errors.SendFailed`."""
         if not self.send(frames):
             raise SendFailed(

@@ -33,7 +33,7 @@ _MAGIC_BYTES = struct.pack("!I", MAGIC)
 
 
 @dataclass(frozen=True)
-class Frame:
+class ChannelFrame:
     """One decoded frame: its sequence number and its payload (CRC already verified)."""
 
     sequence_id: int
@@ -66,7 +66,7 @@ class FrameEncoder:
         self.next_sequence = first_sequence
 
     def encode(self, payload: bytes) -> bytes:
-        """Frame ``payload`` with the next sequence number; raise once the 2**32 numbers are spent."""
+        """ChannelFrame ``payload`` with the next sequence number; raise once the 2**32 numbers are spent."""
         if self.next_sequence > UINT32_MAX:
             raise SecureChannelError("secure channel sequence numbers exhausted (2**32 frames); open a new channel")
         frame = encode_frame(payload, self.next_sequence, self.max_payload)
@@ -89,7 +89,7 @@ class FrameDecoder:
         """Bytes received that do not yet make a whole frame."""
         return len(self._buffer)
 
-    def feed(self, data: bytes | bytearray | memoryview) -> list[Frame]:
+    def feed(self, data: bytes | bytearray | memoryview) -> list[ChannelFrame]:
         """Add received bytes; return the frames they complete, in order.
 
         Raises BadMagicError, BadLengthError, ReplayError or BadChecksumError for the first
@@ -111,9 +111,9 @@ class FrameDecoder:
             raise SecureChannelError(f"secure channel stream ended inside a frame ({len(self._buffer)} bytes "
                                      f"of an incomplete frame)")
 
-    def _drain(self) -> list[Frame]:
+    def _drain(self) -> list[ChannelFrame]:
         buf = self._buffer
-        frames: list[Frame] = []
+        frames: list[ChannelFrame] = []
         pos = 0
         while True:
             available = len(buf) - pos
@@ -139,7 +139,7 @@ class FrameDecoder:
             if zlib.crc32(payload) != crc:
                 raise BadChecksumError(f"secure channel frame {sequence_id}: payload CRC-32 "
                                        f"0x{zlib.crc32(payload):08X} does not match header 0x{crc:08X}")
-            frames.append(Frame(sequence_id, payload))
+            frames.append(ChannelFrame(sequence_id, payload))
             self.expected_sequence += 1
             pos = end
         if pos:

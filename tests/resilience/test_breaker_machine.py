@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from spine.errors import ConfigError
-from spine.resilience.breaker import Breaker, BreakerConfig, BreakerSnapshot, BreakerState, Transition
+from spine.resilience.breaker import Breaker, BreakerConfig, BreakerSnapshot, BreakerState, BreakerTransition
 
 T0 = 100.0
 
@@ -41,7 +41,7 @@ def test_four_failures_keep_it_closed_and_the_fifth_opens_it() -> None:
     for i in range(4):
         assert breaker.record_failure(T0 + i, f"err {i}") is None
         assert breaker.state is BreakerState.CLOSED
-    assert breaker.record_failure(T0 + 4, "err 4") == Transition(BreakerState.CLOSED, BreakerState.OPEN)
+    assert breaker.record_failure(T0 + 4, "err 4") == BreakerTransition(BreakerState.CLOSED, BreakerState.OPEN)
     snap = breaker.snapshot
     assert (snap.consecutive_failures, snap.opened_at, snap.last_failure) == (5, T0 + 4, "err 4")
 
@@ -78,7 +78,7 @@ def test_first_caller_after_the_cooldown_is_the_single_trial() -> None:
 
 def test_trial_success_closes_and_forgets_failures() -> None:
     breaker = half_open()
-    assert breaker.record_success(T0 + 31, trial=True) == Transition(BreakerState.HALF_OPEN, BreakerState.CLOSED)
+    assert breaker.record_success(T0 + 31, trial=True) == BreakerTransition(BreakerState.HALF_OPEN, BreakerState.CLOSED)
     snap = breaker.snapshot
     assert (snap.state, snap.consecutive_failures, snap.opened_at, snap.trial_started_at) == \
         (BreakerState.CLOSED, 0, None, None)
@@ -88,7 +88,7 @@ def test_trial_success_closes_and_forgets_failures() -> None:
 def test_trial_failure_reopens_for_a_fresh_cooldown() -> None:
     breaker = half_open()
     assert breaker.record_failure(T0 + 35, "still down", trial=True) == \
-        Transition(BreakerState.HALF_OPEN, BreakerState.OPEN)
+        BreakerTransition(BreakerState.HALF_OPEN, BreakerState.OPEN)
     assert breaker.snapshot.opened_at == T0 + 35
     assert breaker.admit(T0 + 64.9).retry_at == T0 + 65
     assert breaker.admit(T0 + 65).trial
@@ -144,7 +144,7 @@ def test_zero_cooldown_admits_a_trial_at_once_but_still_only_one() -> None:
 
 def test_reset_closes_from_any_state() -> None:
     breaker = opened()
-    assert breaker.reset() == Transition(BreakerState.OPEN, BreakerState.CLOSED)
+    assert breaker.reset() == BreakerTransition(BreakerState.OPEN, BreakerState.CLOSED)
     assert breaker.snapshot == BreakerSnapshot()
     assert Breaker().reset() is None
 

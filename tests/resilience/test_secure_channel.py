@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from spine.errors import (BadChecksumError, BadLengthError, BadMagicError, ConfigError, ReplayError,
                           SecureChannelError)
-from spine.resilience.secure_channel import (HEADER_SIZE, MAGIC, UINT32_MAX, Frame, FrameDecoder,
+from spine.resilience.secure_channel import (HEADER_SIZE, MAGIC, UINT32_MAX, ChannelFrame, FrameDecoder,
                                              FrameEncoder, encode_frame)
 
 FUZZ = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -32,7 +32,7 @@ def test_frames_come_out_whole_however_the_stream_is_split() -> None:
     frames = []
     for i in range(len(stream)):
         frames += decoder.feed(stream[i:i + 1])
-    assert frames == [Frame(0, b"first"), Frame(1, b""), Frame(2, b"third" * 100)]
+    assert frames == [ChannelFrame(0, b"first"), ChannelFrame(1, b""), ChannelFrame(2, b"third" * 100)]
     assert decoder.buffered == 0
     decoder.finish()
 
@@ -62,7 +62,7 @@ def test_a_replayed_frame_is_rejected() -> None:
     encoder = FrameEncoder()
     first = encoder.encode(b"transfer")
     decoder = FrameDecoder()
-    assert decoder.feed(first) == [Frame(0, b"transfer")]
+    assert decoder.feed(first) == [ChannelFrame(0, b"transfer")]
     with pytest.raises(ReplayError, match="sequence_id 0, expected 1"):
         decoder.feed(first)
 
@@ -104,7 +104,7 @@ def test_sequence_numbers_run_out_after_uint32_max() -> None:
     with pytest.raises(SecureChannelError, match="exhausted"):
         encoder.encode(b"one too many")
     decoder = FrameDecoder(first_sequence=UINT32_MAX)
-    assert decoder.feed(last) == [Frame(UINT32_MAX, b"last")]
+    assert decoder.feed(last) == [ChannelFrame(UINT32_MAX, b"last")]
     with pytest.raises(ReplayError):
         decoder.feed(encode_frame(b"wrapped", 0))
 
@@ -159,7 +159,7 @@ def test_a_mutated_valid_stream_yields_only_true_frames_or_codec_errors(
         value ^= 0xFF
     stream[position] = value
     decoder = FrameDecoder(max_payload=64)
-    frames: list[Frame] = []
+    frames: list[ChannelFrame] = []
     try:
         for piece in data.draw(chunked(bytes(stream))):
             frames += decoder.feed(piece)
