@@ -22,7 +22,8 @@ _EXPORTS: dict[str, str] = {
     **dict.fromkeys((
         "AuthError", "BadChecksumError", "BadLengthError", "BadMagicError", "BrokerUnavailable",
         "CircuitOpenError", "ConfigError", "EnvelopeError", "KeyFileError", "PairingError",
-        "ProtocolError", "RecipientBusy", "RecipientUnreachable", "RefusalReason", "ReplayError",
+        "ProtocolError", "RecipientBusy", "RecipientQueueFull", "RecipientUnreachable",
+        "RefusalReason", "ReplayError",
         "RequestTimeout", "RoutingError", "SecureChannelError", "SendFailed", "ShmError",
         "ShmFrameOverwritten", "ShmLayoutError", "ShmWriterGone", "SpineError",
         "StaleMessageError", "StateStoreError", "UnknownRecipient", "WhitelistError"),
@@ -70,6 +71,7 @@ if TYPE_CHECKING:  # what type checkers and IDEs see: the same names, eagerly
     from spine.errors import (AuthError, BadChecksumError, BadLengthError, BadMagicError,
                               BrokerUnavailable, CircuitOpenError, ConfigError, EnvelopeError,
                               KeyFileError, PairingError, ProtocolError, RecipientBusy,
+                              RecipientQueueFull,
                               RecipientUnreachable, RefusalReason, ReplayError, RequestTimeout,
                               RoutingError, SecureChannelError, SendFailed, ShmError,
                               ShmFrameOverwritten, ShmLayoutError, ShmWriterGone, SpineError,

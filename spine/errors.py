@@ -28,6 +28,7 @@ in the text. The families, in the order below::
     │   ├── RoutingError                 the broker refused a message (reason, recipient)
     │   │   ├── UnknownRecipient
     │   │   ├── RecipientBusy
+    │   │   │   └── RecipientQueueFull   its queue in the broker is full (slow consumer)
     │   │   └── RecipientUnreachable
     │   ├── RequestTimeout               (also TimeoutError)
     │   ├── BrokerUnavailable
@@ -142,6 +143,7 @@ class RefusalReason(enum.IntEnum):
     CONTROL_ONLY = 5
     OVERSIZED_COMMAND = 6
     BAD_COMMAND = 7
+    QUEUE_FULL = 8
 
     @property
     def label(self) -> str:
@@ -176,6 +178,11 @@ class RecipientBusy(RoutingError):
     """The recipient is not reading its queue; the message was not delivered."""
 
 
+class RecipientQueueFull(RecipientBusy):
+    """The recipient's own queue in the broker is full (it is not keeping up): this BULK,
+    COGNITIVE or CONTROL data message was refused. ``retry_after`` says when to try again."""
+
+
 class RecipientUnreachable(RoutingError):
     """The recipient disconnected before the message could be handed to it."""
 
@@ -184,6 +191,7 @@ _REFUSAL_ERRORS: dict[RefusalReason, type[RoutingError]] = {
     RefusalReason.UNKNOWN_RECIPIENT: UnknownRecipient,
     RefusalReason.RECIPIENT_BUSY: RecipientBusy,
     RefusalReason.UNREACHABLE: RecipientUnreachable,
+    RefusalReason.QUEUE_FULL: RecipientQueueFull,
 }
 
 

@@ -36,6 +36,11 @@ class BrokerConfig:
     dead_after_s: float = 10.0
     pairing_window_s: float = 300.0
     components_file: Path | None = None   # components to supervise (TOML)
+    # What a recipient cannot take yet waits in its own queue (spine.broker.queues):
+    queue_max_messages: int = 10_000      # per recipient
+    queue_max_bytes: int = 64 * 1024 * 1024   # per recipient
+    queues_max_bytes: int = 512 * 1024 * 1024  # all recipients together
+    slow_consumer_after_s: float = 2.0    # a queue full this long is a slow consumer
 
     def __post_init__(self) -> None:
         if self.degrade_after_s < 2 * HEARTBEAT_S or self.dead_after_s <= self.degrade_after_s:

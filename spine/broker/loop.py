@@ -30,7 +30,6 @@ import os
 import socket
 import time
 import uuid
-from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -41,6 +40,7 @@ from zmq.utils.monitor import parse_monitor_message
 from spine.broker.config import BrokerConfig
 from spine.broker.notify import SystemdNotify
 from spine.broker.pairing_endpoint import PairingEndpoint
+from spine.broker.queues import Outcome, RecipientQueues
 from spine.broker.routing import RoutingTable
 from spine.broker.spin import AdaptiveSpin
 from spine.broker.watchdog import Liveness, Watchdog
@@ -66,7 +66,7 @@ CONTROL_IO, DATA_IO = 1, 2  # ZMQ_AFFINITY bitmasks: I/O thread 0 and I/O thread
 DATA_IO_THREAD_NAME = "ZMQbg/IO/1"  # libzmq's name for its second I/O thread
 HEARTBEAT_SUFFIX = b"/hb"
 BROKER_TOPICS = frozenset({b"watchdog", b"supervisor"})  # only the broker publishes on these
-PARK_RETRY_S = 0.001
+QUEUE_RETRY_S = 0.001  # how soon a full recipient's pipe is tried again
 # What the broker parses itself. A legitimate report (64 metrics with 64-byte keys) is
 # about 5.3 KiB and a command about 100 bytes; parsing 8 KiB costs some 70 us.
 BROKER_PAYLOAD_MAX_BYTES = 8 * 1024
@@ -146,7 +146,10 @@ class Broker:
         self._stopping = False
         self._ctx: zmq.Context | None = None
         self._sockets: list[zmq.Socket] = []
-        self._parked: deque[tuple[bytes, list, bytes, bytes]] = deque()
+        # what a recipient could not take yet: (stamped header, payload, sender rid, sender,
+        # original header), in that recipient's own bounded queue (spine.broker.queues)
+        self.queues = RecipientQueues(config.queue_max_messages, config.queue_max_bytes,
+                                      config.queues_max_bytes, config.slow_consumer_after_s)
         # Keyed by the authenticated CURVE key (ZAP User-Id): the key, not a name, is who
         # sent a message, so a removed, revoked or rotated-out key loses its routes at once.
         self._key_names: dict[str, str] = {}
@@ -322,7 +325,7 @@ class Broker:
             if now >= due_at:
                 self._run_due(now)
                 due_at = self._next_deadline(now)
-            timeout = min(due_at - now, PARK_RETRY_S) if self._parked else due_at - now
+            timeout = min(due_at - now, QUEUE_RETRY_S) if self.queues else due_at - now
             events = None
             if spin_s and now - last_busy < spin_s and spin.should_spin():
                 while not events and time.monotonic() - last_busy < spin_s:
@@ -335,8 +338,8 @@ class Broker:
                 self._turn(events, pairing)
                 if wake_fd in events:
                     due_at = 0.0  # a signal: stop or reload now
-            elif self._parked:
-                self._flush_parked()
+            elif self.queues:
+                self._flush_queues()
 
     def _turn(self, events: dict, pairing: zmq.Socket | None) -> None:
         """Serve what the poll found: control first, then ZAP and pairing, then data."""
@@ -346,9 +349,9 @@ class Broker:
             self._drain_zap()
         if pairing is not None and pairing in events:
             self._pairing.handle(time.monotonic())
-        if self._parked:
-            self._flush_parked()
-        if not self._parked and self._data in events:
+        if self.queues:
+            self._flush_queues()
+        if self._data in events:
             self._serve_data(self.config.data_batch)
 
     def _drain_control(self) -> None:
@@ -361,7 +364,7 @@ class Broker:
         for _ in range(batch):
             if control_events(_EVENTS) & _POLLIN:
                 self._drain_control()
-            if not take(data, DATA) or self._parked:
+            if not take(data, DATA):
                 return
 
     def _take(self, sock: zmq.Socket, plane: str) -> bool:
@@ -489,12 +492,13 @@ class Broker:
             return self._refuse(plane, sock, rid, user, header, RefusalReason.UNKNOWN_RECIPIENT,
                                 f"no component {recipient.decode('utf-8', 'replace')!r} is "
                                 f"connected on the {plane} plane")
+        if plane == DATA and dest in self.queues:  # behind what already waits: keep order
+            return self._enqueue(sock, dest, stamped, payload, rid, user, header)
         try:
             _send(sock, dest, _NOBLOCK_SNDMORE)  # ROUTER_MANDATORY refuses here, or never
         except zmq.Again:
             if plane == DATA:
-                self._parked.append((dest, [stamped, payload], rid, header))
-                return
+                return self._enqueue(sock, dest, stamped, payload, rid, user, header)
             return self._refuse(plane, sock, rid, user, header, RefusalReason.RECIPIENT_BUSY,
                                 f"{recipient.decode('utf-8', 'replace')!r} is not reading its "
                                 "control queue")
@@ -534,14 +538,16 @@ class Broker:
                     "dropped %s message from %r: %s: %s (%d so far)", plane, rid, reason, detail, n)
 
     def _refuse(self, plane: str, sock: zmq.Socket, rid: bytes, user: str, header: bytes,
-                reason: RefusalReason, text: str) -> None:
+                reason: RefusalReason, text: str, retry_after: float | None = None) -> None:
         """Drop a message and tell its sender why, with the request id it sent: the reason
-        as data (``refusal``) and in words (``text_data``)."""
+        as data (``refusal``, with ``retry_after`` seconds when trying later may succeed)
+        and in words (``text_data``)."""
         self._drop(plane, reason.label, rid, text)
         if header[2] in (_K_REPLY, _K_ERROR):
             return  # never answer an answer: two peers could ping-pong errors forever
         refusal = pb.Refusal(reason=int(reason),
-                             recipient=header[52:].rstrip(b"\0").decode("utf-8", "replace"))
+                             recipient=header[52:].rstrip(b"\0").decode("utf-8", "replace"),
+                             retry_after_ms=round(retry_after * 1000) if retry_after else 0)
         self._reply(sock, rid, user, header, Kind.ERROR,
                     pb.NeuralSpike(text_data=f"{reason.label}: {text}", refusal=refusal))
 
@@ -559,24 +565,67 @@ class Broker:
             log_limited(log, logging.INFO, self.drop_log, (rid, "unanswered"), time.monotonic(),
                         "could not answer %r: %s", rid, exc)
 
-    def _flush_parked(self) -> None:
-        data = self._data
-        while self._parked:
-            dest, parts, rid, header = self._parked[0]
-            try:
-                data.send_multipart([dest, *parts], zmq.NOBLOCK, copy=False)
-            except zmq.Again:
-                return
-            except zmq.ZMQError as exc:
-                if exc.errno != zmq.EHOSTUNREACH:
-                    raise
-                self._parked.popleft()
-                self.routes.leave(dest)
-                self._refuse(DATA, data, rid, rid.decode("utf-8", "replace"), header,
-                             RefusalReason.UNREACHABLE, f"{dest!r} has disconnected")
-                continue
-            self._parked.popleft()
-            self.counters[DATA].forwarded += 1
+    def _enqueue(self, sock: zmq.Socket, dest: bytes, stamped: bytes, payload, rid: bytes,
+                 user: str, header: bytes) -> None:
+        """``dest`` cannot take a data message now: queue it in ``dest``'s own queue, or
+        refuse, drop or conflate it by class when that queue is full (spine.broker.queues)."""
+        size = len(stamped) + len(payload)
+        cls = MsgClass(header[1])
+        outcome = self.queues.offer(dest, (stamped, payload, rid, user, header), size, cls,
+                                    time.monotonic())
+        if outcome is Outcome.QUEUED:
+            return
+        name = dest.decode("utf-8", "replace")
+        if outcome is Outcome.CONFLATED:
+            dropped = self.counters[DATA].dropped
+            dropped["conflated"] = dropped.get("conflated", 0) + 1
+        elif outcome is Outcome.REFUSED:
+            stats = self.queues.stats()[dest]
+            self._refuse(DATA, sock, rid, user, header, RefusalReason.QUEUE_FULL,
+                         f"{name!r} is not keeping up: its queue is full ({stats.depth} "
+                         f"messages, {stats.queued_bytes} bytes)",
+                         retry_after=self.config.slow_consumer_after_s)
+        else:
+            self._drop(DATA, "queue_full", rid, f"{cls.name} message to {name!r}: its queue "
+                       "is full")
+
+    def _flush_queues(self) -> None:
+        """Hand queued messages to recipients that read again, oldest first, until a pipe
+        is full; a recipient that left loses its queue (counted, its senders told)."""
+        data, queues, counters = self._data, self.queues, self.counters[DATA]
+        now = time.monotonic()
+        for dest in queues.waiting():
+            while dest in queues:
+                stamped, payload, rid, user, header = queues.peek(dest)
+                try:
+                    _send(data, dest, _NOBLOCK_SNDMORE)
+                except zmq.Again:
+                    break
+                except zmq.ZMQError as exc:
+                    if exc.errno != zmq.EHOSTUNREACH:
+                        raise
+                    self.routes.leave(dest)
+                    lost = queues.discard(dest, now)
+                    self._refuse(DATA, data, rid, user, header, RefusalReason.UNREACHABLE,
+                                 f"{dest.decode('utf-8', 'replace')!r} has disconnected with "
+                                 f"{lost} messages queued")
+                    break
+                _send(data, stamped, _SNDMORE)
+                _send(data, payload, 0, False)
+                queues.pop(dest, now)
+                counters.forwarded += 1
+
+    def _slow_consumer(self, event) -> None:
+        name = event.recipient.decode("utf-8", "replace")
+        if event.slow:
+            log.warning("%s is a slow consumer: its queue has been full for %.1f s (%d messages, "
+                        "%d bytes); its senders are refused until it reads again", name,
+                        self.config.slow_consumer_after_s, event.depth, event.queued_bytes)
+        else:
+            log.warning("%s is reading again: its queue has drained", name)
+        self.publish_event("routing", pb.NeuralSpike(text_data=json.dumps(
+            {"name": name, "event": "slow_consumer" if event.slow else "recovered",
+             "depth": event.depth, "bytes": event.queued_bytes})))
 
     # ---------------------------------------------------------------- the broker's own messages
 
@@ -711,6 +760,7 @@ class Broker:
     def _next_deadline(self, now: float) -> float:
         deadlines = [self._next_whitelist_check, now + 0.5]
         for candidate in (self.watchdog.next_deadline(now), self.notify.next_watchdog_deadline(now),
+                          self.queues.next_deadline(),
                           self.supervisor.next_deadline(now) if self.supervisor else None,
                           self._pairing.next_deadline()):
             if candidate is not None:
@@ -740,6 +790,8 @@ class Broker:
             else:
                 self._report_whitelist_error()
         self._pairing.check(now)
+        for event in self.queues.check(now):
+            self._slow_consumer(event)
         for transition in self.watchdog.check(now):
             self._liveness_changed(transition)
         if self.supervisor is not None:
@@ -822,6 +874,17 @@ class Broker:
             data = json.dumps(status).encode()
         return data
 
+    def _queue_status(self) -> dict:
+        """Recipient queues for ``status``: totals, and per recipient that ever queued (at
+        most ``STATUS_MAX_COMPONENTS``) its depth, bytes, losses and slow-consumer state."""
+        stats = sorted(self.queues.stats().items())[:STATUS_MAX_COMPONENTS]
+        return {"total_bytes": self.queues.total_bytes,
+                "max_bytes": self.queues.total_max_bytes,
+                "recipients": {rid.decode("utf-8", "replace"): {
+                    "depth": st.depth, "bytes": st.queued_bytes, "refused": st.refused,
+                    "dropped": st.dropped, "conflated": st.conflated, "slow": st.slow,
+                    "slow_events": st.slow_events} for rid, st in stats}}
+
     def status(self) -> dict:
         """Counters, components and authentication figures, as ``spine status`` shows them.
 
@@ -859,7 +922,7 @@ class Broker:
             "heartbeats": dict(self.heartbeat_counters),
             "log_lines_suppressed": self.drop_log.suppressed_total
             + self.zap.log_limiter.suppressed_total,
-            "parked": len(self._parked),
+            "queues": self._queue_status(),
             "supervised": [] if self.supervisor is None else [
                 {"name": c.name, "state": c.state.value, "pid": c.pid,
                  "recent_restarts": c.recent_restarts} for c in self.supervisor.status(now)],

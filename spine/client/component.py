@@ -104,6 +104,11 @@ class Message:
             spike = self._spike = envelope.decode(self.payload)
         return spike
 
+    def refusal(self) -> RoutingError | None:
+        """For an ERROR (the broker refused something this component sent): the exception
+        it stands for, with its reason as data (e.g. RecipientQueueFull); else None."""
+        return _refusal_error(self) if self.header.kind is Kind.ERROR else None
+
 
 @dataclass
 class ClientCounters:

@@ -118,8 +118,19 @@ def format_status(status: dict[str, Any], out: TextIO | None = None) -> None:
     print(f"\nauthentication: {auth.get('allowed', 0)} allowed, {sum(denied.values())} denied"
           + (f" ({', '.join(f'{k} {v}' for k, v in sorted(denied.items()))})" if denied else ""),
           file=out)
-    if status.get("parked"):
-        print(f"data messages parked for slow receivers: {status['parked']}", file=out)
+    queues = status.get("queues") or {}
+    waiting = {name: q for name, q in (queues.get("recipients") or {}).items()
+               if q.get("depth") or q.get("slow") or q.get("refused") or q.get("dropped")}
+    if waiting:
+        print(f"recipient queues: {_bytes(queues.get('total_bytes', 0))} of "
+              f"{_bytes(queues.get('max_bytes', 0))} in use", file=out)
+        _table([("RECIPIENT", "DEPTH", "BYTES", "REFUSED", "DROPPED", "CONFLATED", "SLOW")]
+               + [(name, str(q.get("depth", 0)), _bytes(q.get("bytes", 0)),
+                   str(q.get("refused", 0)), str(q.get("dropped", 0)),
+                   str(q.get("conflated", 0)),
+                   ("SLOW CONSUMER" if q.get("slow") else "no")
+                   + (f" ({q['slow_events']}x)" if q.get("slow_events") else ""))
+                  for name, q in sorted(waiting.items())], out)
     if status.get("supervised"):
         print("supervised components:", file=out)
         for child in status["supervised"]:

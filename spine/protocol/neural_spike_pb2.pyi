@@ -90,6 +90,7 @@ class Refusal(_message.Message):
         CONTROL_ONLY: _ClassVar[Refusal.Reason]
         OVERSIZED_COMMAND: _ClassVar[Refusal.Reason]
         BAD_COMMAND: _ClassVar[Refusal.Reason]
+        QUEUE_FULL: _ClassVar[Refusal.Reason]
     REASON_UNSPECIFIED: Refusal.Reason
     UNKNOWN_RECIPIENT: Refusal.Reason
     RECIPIENT_BUSY: Refusal.Reason
@@ -98,6 +99,7 @@ class Refusal(_message.Message):
     CONTROL_ONLY: Refusal.Reason
     OVERSIZED_COMMAND: Refusal.Reason
     BAD_COMMAND: Refusal.Reason
+    QUEUE_FULL: Refusal.Reason
     REASON_FIELD_NUMBER: _ClassVar[int]
     RECIPIENT_FIELD_NUMBER: _ClassVar[int]
     RETRY_AFTER_MS_FIELD_NUMBER: _ClassVar[int]
