@@ -162,7 +162,8 @@ class Component:
         self._ctx = context or zmq.Context(io_threads=2)
         self._hwm = hwm
         self._inbox: deque[Message] = deque()
-        self._replies: OrderedDict[bytes, tuple[Plane, list[bytes]]] = OrderedDict()
+        # keyed by (sender, request id): another sender reusing an id is a new request
+        self._replies: OrderedDict[tuple[str, bytes], tuple[Plane, bytes]] = OrderedDict()
         self._sub: zmq.Socket | None = None
         self._closed = False
         self.control = self._dealer(self.endpoints.control, max_bytes=None, io_thread=CONTROL_IO)
@@ -315,7 +316,7 @@ class Component:
         payload = spike.SerializeToString()
         self._send_raw(request.plane, Kind.REPLY, request.sender, request.request_id, payload,
                        request.header.msg_class)
-        self._replies[request.request_id] = (request.plane, [request.sender, payload])
+        self._replies[(request.sender, request.request_id)] = (request.plane, payload)
         if len(self._replies) > REPLY_CACHE_SIZE:
             self._replies.popitem(last=False)
 
@@ -483,10 +484,11 @@ class Component:
     def _accept(self, msg: Message) -> None:
         if msg.kind is Kind.HEARTBEAT:
             return
-        if msg.kind is Kind.REQUEST and msg.request_id in self._replies:
-            reply_plane, (to, payload) = self._replies[msg.request_id]
+        if msg.kind is Kind.REQUEST and (msg.sender, msg.request_id) in self._replies:
+            reply_plane, payload = self._replies[(msg.sender, msg.request_id)]
             self.counters.drop("duplicate_request")
-            self._send_raw(reply_plane, Kind.REPLY, to, msg.request_id, payload, msg.header.msg_class)
+            self._send_raw(reply_plane, Kind.REPLY, msg.sender, msg.request_id, payload,
+                           msg.header.msg_class)
             return
         try:
             spike = msg.spike

@@ -105,3 +105,30 @@ def test_unknown_recipient_without_retries_fails_at_once(bus):
     alice = bus.component("alice")
     with pytest.raises(RoutingError, match="unknown_recipient"):
         alice.request("nobody", new_spike(text_data="?"), timeout=5)
+
+
+def test_another_sender_reusing_a_request_id_gets_its_own_answer(bus):
+    alice, mallory, bob = bus.component("alice"), bus.component("mallory"), bus.component("bob")
+    handled = []
+    stop = threading.Event()
+
+    def serve():
+        while not stop.is_set():
+            msg = bob.recv(timeout=0.05)
+            if msg is not None:
+                handled.append(msg.sender)
+                bob.reply(msg, new_spike(text_data=f"for {msg.sender}"))
+
+    spike = new_spike(text_data="mine")
+    thread = threading.Thread(target=serve)
+    thread.start()
+    try:
+        assert alice.request("bob", spike, timeout=5).spike.text_data == "for alice"
+        copy = new_spike(text_data="same id")
+        copy.request_id = spike.request_id  # mallory reuses alice's id
+        assert mallory.request("bob", copy, timeout=5).spike.text_data == "for mallory"
+    finally:
+        stop.set()
+        thread.join()
+    assert handled == ["alice", "mallory"]
+    assert alice.recv(timeout=0.2) is None  # alice was not sent her reply a second time
