@@ -59,7 +59,18 @@ class SpineError(Exception):
 # ------------------------------------------------------------------ configuration and files
 
 class ConfigError(SpineError):
-    """A configuration file, flag or environment variable is invalid."""
+    """A configuration file, flag or environment variable is invalid.
+
+    When one value is out of its range, ``key``, ``value`` and ``allowed`` (the range, as
+    a person reads it) say which; otherwise they are None.
+    """
+
+    def __init__(self, message: str, *, key: str | None = None, value: object = None,
+                 allowed: str | None = None) -> None:
+        super().__init__(message)
+        self.key = key
+        self.value = value
+        self.allowed = allowed
 
 
 class KeyFileError(SpineError):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import tomllib
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
@@ -43,14 +44,33 @@ class BrokerConfig:
     slow_consumer_after_s: float = 2.0    # a queue full this long is a slow consumer
 
     def __post_init__(self) -> None:
-        if self.degrade_after_s < 2 * HEARTBEAT_S or self.dead_after_s <= self.degrade_after_s:
+        from spine.security.keys import NAME_RE  # zmq's import cost, only when configuring
+        for key, (low, high) in LIMITS.items():
+            _check_range(key, getattr(self, key), low, high)
+        if not isinstance(self.name, str) or not NAME_RE.match(self.name):
+            raise ConfigError(f"name {self.name!r} is not a valid identity name: 1 to 32 of "
+                              "letters, digits, '_', '.', '-', starting with a letter or digit",
+                              key="name", value=self.name, allowed=NAME_RE.pattern)
+        if self.dead_after_s <= self.degrade_after_s:
             raise ConfigError(
                 f"watchdog thresholds degrade_after_s={self.degrade_after_s}, dead_after_s="
-                f"{self.dead_after_s}: components report every {HEARTBEAT_S:g} s, so "
-                f"degrade_after_s must be at least {2 * HEARTBEAT_S:g} s (or healthy components "
-                "flap) and dead_after_s larger than it")
-        if self.spin_us < 0 or self.hwm < 1 or self.data_batch < 1:
-            raise ConfigError("spin_us must be >= 0, hwm and data_batch >= 1")
+                f"{self.dead_after_s}: dead_after_s must be larger than degrade_after_s "
+                f"(components report every {HEARTBEAT_S:g} s, so degrade_after_s is at "
+                f"least {2 * HEARTBEAT_S:g} s, or healthy components flap)",
+                key="dead_after_s", value=self.dead_after_s,
+                allowed=f"> degrade_after_s ({self.degrade_after_s})")
+        if self.data_max_bytes < self.control_max_bytes:
+            raise ConfigError(
+                f"data_max_bytes={self.data_max_bytes} is below control_max_bytes="
+                f"{self.control_max_bytes}: the data plane carries the larger messages",
+                key="data_max_bytes", value=self.data_max_bytes,
+                allowed=f">= control_max_bytes ({self.control_max_bytes})")
+        if self.queue_max_bytes > self.queues_max_bytes:
+            raise ConfigError(
+                f"queue_max_bytes={self.queue_max_bytes} (one recipient) is above "
+                f"queues_max_bytes={self.queues_max_bytes} (all recipients together)",
+                key="queue_max_bytes", value=self.queue_max_bytes,
+                allowed=f"<= queues_max_bytes ({self.queues_max_bytes})")
 
     def ipc_endpoints(self) -> Endpoints:
         """The ipc endpoints in the runtime directory."""
@@ -66,6 +86,40 @@ class BrokerConfig:
 
 
 _PATH_FIELDS = {"keys_dir", "runtime_dir", "state_dir", "components_file"}
+
+_MIB = 1024 * 1024
+
+LIMITS: dict[str, tuple[float, float]] = {
+    # key: (lowest, highest) allowed, both included; every number must also be finite.
+    "tcp_port": (1, 65532),                 # four consecutive ports from here
+    "hwm": (1, 10_000_000),
+    "control_max_bytes": (4096, 16 * _MIB),   # small: the broker parses what comes here
+    "data_max_bytes": (4096, 2048 * _MIB),
+    "data_batch": (1, 65536),
+    "spin_us": (0, 10_000),                 # beyond 10 ms a spin is a busy core, not a gain
+    "data_io_nice": (0, 19),                # raising priority is the scheduler's job (systemd)
+    "whitelist_poll_s": (0.01, 3600.0),
+    "degrade_after_s": (2 * HEARTBEAT_S, 3600.0),
+    "dead_after_s": (2 * HEARTBEAT_S, 86400.0),
+    "pairing_window_s": (1.0, 86400.0),
+    "queue_max_messages": (1, 10_000_000),
+    "queue_max_bytes": (4096, 65536 * _MIB),
+    "queues_max_bytes": (4096, 65536 * _MIB),
+    "slow_consumer_after_s": (0.05, 3600.0),
+}
+
+
+def _check_range(key: str, value: object, low: float, high: float) -> None:
+    """Raise ConfigError naming ``key``, ``value`` and the range unless low <= value <= high."""
+    if isinstance(low, int) and isinstance(high, int):
+        allowed = f"an integer from {low} to {high}"
+        good_type = isinstance(value, int) and not isinstance(value, bool)
+    else:
+        allowed = f"a number from {low:g} to {high:g}"
+        good_type = isinstance(value, (int, float)) and not isinstance(value, bool)
+    if not good_type or not math.isfinite(value) or not low <= value <= high:
+        raise ConfigError(f"{key} = {value!r} is out of range: it must be {allowed}",
+                          key=key, value=value, allowed=allowed)
 
 
 def load(path: Path | None, **overrides) -> BrokerConfig:
@@ -93,7 +147,11 @@ def load(path: Path | None, **overrides) -> BrokerConfig:
                               f"known keys are {', '.join(sorted(known))}")
         values = {key: _checked(Path(path), key, value, getattr(config, key))
                   for key, value in table.items()}
-        config = replace(config, **values)
+        try:
+            config = replace(config, **values)
+        except ConfigError as exc:
+            raise ConfigError(f"{path}: [broker] {exc}", key=exc.key, value=exc.value,
+                              allowed=exc.allowed) from None
     return config.with_overrides(**overrides)
 
 

@@ -207,9 +207,8 @@ def test_an_ipc_path_too_long_for_sun_path_is_an_error(tmp_path):
 
 
 def test_tcp_port_out_of_range_is_an_error():
-    cfg = config.load(None, tcp_host="127.0.0.1", tcp_port=65535)
-    with pytest.raises(ConfigError, match="out of range"):
-        cfg.tcp_endpoints()
+    with pytest.raises(ConfigError, match="tcp_port = 65535 is out of range"):
+        config.load(None, tcp_host="127.0.0.1", tcp_port=65535)
 
 
 @pytest.mark.parametrize("degrade, dead", [(1.0, 10.0), (1.9, 10.0), (3.0, 3.0), (5.0, 4.0)])
@@ -217,3 +216,82 @@ def test_watchdog_thresholds_that_would_flap_or_never_die_are_refused(degrade, d
     from spine.broker.config import BrokerConfig
     with pytest.raises(ConfigError, match="degrade_after_s"):
         BrokerConfig(degrade_after_s=degrade, dead_after_s=dead)
+
+
+# --------------------------------------------------------------------------------------
+# Ranges: each key has a type and a range, checked before anything binds
+# --------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("line,key", [
+    ("control_max_bytes = -1", "control_max_bytes"),
+    ("data_max_bytes = 0", "data_max_bytes"),
+    ("whitelist_poll_s = nan", "whitelist_poll_s"),
+    ("whitelist_poll_s = -1", "whitelist_poll_s"),
+    ("whitelist_poll_s = 0", "whitelist_poll_s"),
+    ("pairing_window_s = -5", "pairing_window_s"),
+    ("pairing_window_s = inf", "pairing_window_s"),
+    ("dead_after_s = inf", "dead_after_s"),
+    ("degrade_after_s = nan", "degrade_after_s"),
+    ("tcp_port = 99999", "tcp_port"),
+    ("data_io_nice = -20", "data_io_nice"),
+    ("spin_us = 100000000", "spin_us"),
+    ("hwm = 0", "hwm"),
+    ("data_batch = 0", "data_batch"),
+    ("queue_max_messages = 0", "queue_max_messages"),
+    ("queue_max_bytes = -1", "queue_max_bytes"),
+    ("queues_max_bytes = 1", "queues_max_bytes"),
+    ("slow_consumer_after_s = 0", "slow_consumer_after_s"),
+    ("slow_consumer_after_s = nan", "slow_consumer_after_s"),
+])
+def test_a_value_out_of_its_range_is_an_error_naming_key_value_and_range(tmp_path, line, key):
+    path = write_toml(tmp_path / "b.toml", f"[broker]\n{line}\n")
+    with pytest.raises(ConfigError, match=f"b.toml: \\[broker\\] {key} = .* must be") as caught:
+        config.load(path)
+    assert caught.value.key == key
+    assert caught.value.allowed and caught.value.allowed in str(caught.value)
+
+
+@pytest.mark.parametrize("overrides,key", [
+    (dict(data_max_bytes=8192, control_max_bytes=65536), "data_max_bytes"),
+    (dict(queue_max_bytes=2 ** 30, queues_max_bytes=2 ** 20), "queue_max_bytes"),
+    (dict(name="has space"), "name"),
+    (dict(name=""), "name"),
+])
+def test_values_that_contradict_each_other_are_an_error(overrides, key):
+    with pytest.raises(ConfigError) as caught:
+        BrokerConfig(**overrides)
+    assert caught.value.key == key and caught.value.allowed
+
+
+def test_every_numeric_key_has_a_range_and_the_defaults_are_inside_it():
+    numeric = {f.name for f in __import__("dataclasses").fields(BrokerConfig)
+               if isinstance(getattr(BrokerConfig(), f.name), (int, float))}
+    assert numeric == set(config.LIMITS)
+    for key, (low, high) in config.LIMITS.items():
+        assert low <= getattr(BrokerConfig(), key) <= high, key
+
+
+def test_the_broker_refuses_a_bad_value_before_it_binds_anything(tmp_path):
+    """`spine broker` with whitelist_poll_s = nan (which once killed a broker after it was
+    ready) exits with the key, the value and the range, and creates no socket."""
+    import os
+    import subprocess
+    import sys
+    path = write_toml(tmp_path / "b.toml", "[broker]\nwhitelist_poll_s = nan\n")
+    runtime = tmp_path / "run"
+    env = {k: v for k, v in os.environ.items() if k not in ENV_VARS}
+    done = subprocess.run([sys.executable, "-m", "spine", "broker", "--config", str(path),
+                           "--keys-dir", str(tmp_path / "keys"), "--runtime-dir", str(runtime)],
+                          env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2
+    assert "whitelist_poll_s = nan is out of range: it must be a number from 0.01 to 3600" \
+        in done.stderr
+    assert not runtime.exists() or not any(runtime.iterdir())
+
+
+def test_docs_list_every_key_of_the_broker_table():
+    import dataclasses
+    text = (Path(__file__).parents[2] / "docs" / "operations.md").read_text()
+    table = text[text.index("### The `[broker]` table"):text.index("### Liveness")]
+    for f in dataclasses.fields(BrokerConfig):
+        assert f"`{f.name}`" in table, f.name
