@@ -7,6 +7,7 @@ in the text. The families, in the order below::
     SpineError
     ├── configuration and files
     │   ├── ConfigError                  a config file, flag or environment variable
+    │   │   └── UnsafeDirectoryError     a directory others could write (path, problem, fix)
     │   ├── KeyFileError                 a key file: missing, corrupt, unsafe
     │   ├── WhitelistError               the whitelist or revocation list
     │   └── StateStoreError              persisted state (breaker database)
@@ -71,6 +72,20 @@ class ConfigError(SpineError):
         self.key = key
         self.value = value
         self.allowed = allowed
+
+
+class UnsafeDirectoryError(ConfigError):
+    """A runtime, key or state directory could be changed by someone else, so it is refused.
+
+    ``path`` is the directory, ``problem`` what is wrong with it and ``fix`` the command
+    that makes it safe (as ssh refuses a ``~/.ssh`` that others can write).
+    """
+
+    def __init__(self, path: object, problem: str, fix: str) -> None:
+        super().__init__(f"{path}: {problem}, so it is refused. Fix it with: {fix}")
+        self.path = path
+        self.problem = problem
+        self.fix = fix
 
 
 class KeyFileError(SpineError):

@@ -46,6 +46,7 @@ from spine.broker.spin import AdaptiveSpin
 from spine.broker.watchdog import Liveness, Watchdog
 from spine.endpoints import Endpoints
 from spine.errors import ConfigError, RefusalReason, WhitelistError
+from spine.fsutil import open_nofollow, private_dir
 from spine.protocol import neural_spike_pb2 as pb
 from spine.protocol.envelope import now_ms
 from spine.protocol.framing import (BROKER, HEADER_SIZE, FORMAT_VERSION, Flag, Kind, MsgClass,
@@ -196,7 +197,7 @@ class Broker:
     def start(self) -> None:
         """Load keys and whitelist, take the runtime-directory lock, bind every socket."""
         cfg = self.config
-        cfg.runtime_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        private_dir(cfg.runtime_dir)
         self._take_lock(cfg.runtime_dir)
         self.keys = keyfiles.load_or_create(cfg.keys_dir, cfg.name)
         self.revoked = RevocationList(cfg.keys_dir)
@@ -263,7 +264,11 @@ class Broker:
 
     def _take_lock(self, runtime_dir: Path) -> None:
         path = runtime_dir / "broker.lock"
-        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        try:
+            fd = open_nofollow(path, os.O_RDWR | os.O_CREAT, 0o600)
+        except OSError as exc:
+            raise ConfigError(f"cannot open {path} ({exc.strerror}); a symlink there is "
+                              f"refused: remove it (rm {path}) and start again") from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

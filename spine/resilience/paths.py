@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from spine import paths
+from spine.fsutil import private_dir
 
 
 
@@ -18,6 +19,6 @@ def default_state_dir() -> Path:
 
 
 def ensure_state_dir(path: Path) -> Path:
-    """Create ``path`` (and parents) if missing, new directories with mode 0700; return it."""
-    path.mkdir(mode=0o700, parents=True, exist_ok=True)
-    return path
+    """Create ``path`` (and parents) if missing, new directories with mode 0700, or check
+    the one that is there (:func:`spine.fsutil.private_dir`); return it."""
+    return private_dir(path)

@@ -19,7 +19,7 @@ import zmq
 import zmq.auth
 
 from spine.errors import KeyFileError
-from spine.fsutil import atomic_write
+from spine.fsutil import atomic_write, private_dir
 
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,31}$")
 Z85_KEY_RE = re.compile(r"^[0-9a-zA-Z.\-:+=^!/*?&<>()\[\]{}@%$#]{40}$")
@@ -122,7 +122,7 @@ def load_keypair(keys_dir: Path, name: str) -> KeyPair:
 def create_keypair(keys_dir: Path, name: str) -> KeyPair:
     """Generate and store a new identity; refuse to overwrite an existing secret key."""
     keys_dir = Path(keys_dir)
-    keys_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    private_dir(keys_dir)
     public, secret = zmq.curve_keypair()
     try:
         atomic_write(secret_path(keys_dir, name), _certificate(name, public, secret), 0o600,
@@ -135,7 +135,11 @@ def create_keypair(keys_dir: Path, name: str) -> KeyPair:
 
 
 def load_or_create(keys_dir: Path, name: str) -> KeyPair:
-    """Load the identity ``name``, generating it only if its secret key does not exist."""
+    """Load the identity ``name``, generating it only if its secret key does not exist.
+
+    The key directory is created private or checked (:func:`spine.fsutil.private_dir`).
+    """
+    private_dir(Path(keys_dir))
     if secret_path(keys_dir, name).exists():
         return load_keypair(keys_dir, name)
     try:

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Iterator
 
 from spine.errors import KeyFileError, WhitelistError
-from spine.fsutil import atomic_write, file_stamp
+from spine.fsutil import atomic_write, file_stamp, open_nofollow
 from spine.security import whitelist
 from spine.security.keys import check_public_key
 
@@ -84,7 +84,7 @@ def read_records(keys_dir: Path) -> list[Revoked]:
 
 @contextmanager
 def _locked(keys_dir: Path) -> Iterator[None]:
-    fd = os.open(Path(keys_dir) / ".revoked.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    fd = open_nofollow(Path(keys_dir) / ".revoked.lock", os.O_RDWR | os.O_CREAT, 0o600)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
         yield

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Iterator
 
 from spine.errors import KeyFileError, WhitelistError
-from spine.fsutil import atomic_write, file_stamp
+from spine.fsutil import atomic_write, file_stamp, open_nofollow, private_dir
 from spine.protocol import neural_spike_pb2 as pb
 from spine.security.keys import check_name, check_public_key
 
@@ -187,7 +187,7 @@ class Whitelist:
 @contextmanager
 def _locked(keys_dir: Path) -> Iterator[None]:
     lock_path = Path(keys_dir) / ".whitelist.lock"
-    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    fd = open_nofollow(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
         yield
@@ -211,7 +211,7 @@ def _write(keys_dir: Path, entries: list[Entry]) -> None:
 
 def add_entry(keys_dir: Path, entry: Entry, *, replace: bool = False) -> None:
     """Append ``entry`` atomically; refuse a duplicate key or name unless ``replace``."""
-    Path(keys_dir).mkdir(mode=0o700, parents=True, exist_ok=True)
+    private_dir(Path(keys_dir))
     with _locked(keys_dir):
         entries = read_entries(keys_dir)
         clash = [e for e in entries if e.public_key == entry.public_key or e.name == entry.name]
