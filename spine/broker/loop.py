@@ -684,9 +684,7 @@ class Broker:
         """A component's heartbeat (control plane): it is alive; keep a bounded copy of its
         report. An oversized or unreadable report still proves the component alive."""
         now = time.monotonic()
-        transition = self.watchdog.heard_from(user, now)
-        if transition is not None:
-            self._liveness_changed(transition)
+        stuck = False  # the component says its own loop is stuck (manual liveliness)
         counts = self.heartbeat_counters
         size = len(payload)
         if size > self._payload_limit:
@@ -705,6 +703,7 @@ class Broker:
                 spike.Clear()
             if spike.HasField("status"):
                 report = spike.status
+                stuck = report.state == pb.StatusReport.DEGRADED
                 metrics, dropped = bounded_metrics(report.metrics)
                 counts["reports"] += 1
                 if dropped:
@@ -721,6 +720,14 @@ class Broker:
                     metrics)
             else:
                 counts["unparsable"] += 1
+        if stuck:
+            transition = self.watchdog.reported_degraded(user, now)
+        elif self.watchdog.state(user) is Liveness.DEGRADED and now < self._report_due.get(user, 0.0):
+            transition = None  # an unread beat between reports: keep what the last one said
+        else:
+            transition = self.watchdog.heard_from(user, now)
+        if transition is not None:
+            self._liveness_changed(transition)
         self._reply(sock, rid, user, header, Kind.HEARTBEAT, pb.NeuralSpike(text_data=f"alive {self.instance_id}"))
 
     @property

@@ -480,7 +480,8 @@ class Supervisor:
     Every child is its own process group (new session), so SIGTERM/SIGKILL reach what it
     spawned too. Children inherit stdout/stderr (journald under systemd) and the
     supervisor's environment as it was at construction, minus systemd's per-process
-    variables (NOTIFY_SOCKET, WATCHDOG_*, LISTEN_*), plus the component's `env`.
+    variables (NOTIFY_SOCKET, WATCHDOG_*, LISTEN_*), with SPINE_LIVELINESS=manual, plus
+    the component's `env`.
 
     Exits are noticed by `poll` (a non-blocking waitpid per child). While children run,
     `next_deadline` is at most `exit_check_interval` away so a loop that only wakes on
@@ -499,6 +500,9 @@ class Supervisor:
         env = dict(os.environ if base_env is None else base_env)
         for name in _PROCESS_ENV:
             env.pop(name, None)
+        # a supervised component's own loop vouches for it, so a frozen one is revived
+        # (spine.client.liveliness); its `env` may still say automatic
+        env["SPINE_LIVELINESS"] = "manual"
         self._base_env = env
         self._exit_check_interval = exit_check_interval
         self._children: dict[str, _Child] = {}

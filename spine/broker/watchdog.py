@@ -112,6 +112,25 @@ class Watchdog:
         old, entry.state = entry.state, Liveness.ALIVE
         return Transition(name, old, Liveness.ALIVE, now, entry.last_seen)
 
+    def reported_degraded(self, name: str, now: float) -> Transition | None:
+        """`name` reports that its own loop is stuck (manual liveliness, spine.client.liveliness).
+
+        An ALIVE component turns DEGRADED at once; its silence clock is *not* reset (the
+        report proves the process, not the component), so it goes DEAD `dead_after` after
+        its last healthy report. A name reported for the first time starts DEGRADED.
+        Returns the ALIVE → DEGRADED transition, else None.
+        """
+        entry = self._entries.get(name)
+        if entry is None:
+            self._entries[name] = _Entry(Liveness.DEGRADED, now)
+            self._invalidate_deadline()
+            return None
+        if entry.state is not Liveness.ALIVE:
+            return None
+        entry.state = Liveness.DEGRADED
+        self._invalidate_deadline()
+        return Transition(name, Liveness.ALIVE, Liveness.DEGRADED, now, entry.last_seen)
+
     def expect(self, name: str, now: float) -> Transition | None:
         """Start (or restart) the silence clock of `name` at `now` without a report.
 

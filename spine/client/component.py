@@ -22,6 +22,7 @@ import zmq
 from zmq.backend import Socket as _RawSocket
 
 from spine import paths
+from spine.client.liveliness import STUCK_AFTER_S, Liveliness, LoopWatch
 from spine.endpoints import Endpoints
 from spine.errors import (BrokerUnavailable, EnvelopeError, RefusalReason, RequestTimeout,
                           RoutingError, SendFailed, SpineError, UnknownRecipient)
@@ -143,7 +144,8 @@ class Component:
                  runtime_dir: str | Path | None = None, endpoints: Endpoints | None = None,
                  broker_key: bytes | None = None, hwm: int = 10_000,
                  coherence: CoherenceChecker | None = None, heartbeat: bool = True,
-                 context: zmq.Context | None = None) -> None:
+                 context: zmq.Context | None = None, liveliness: Liveliness | None = None,
+                 stuck_after_s: float = STUCK_AFTER_S) -> None:
         self.name = keyfiles.check_name(name)
         self.keys_dir = paths.keys_dir(keys_dir)
         self.endpoints = endpoints or Endpoints.ipc(paths.runtime_dir(runtime_dir))
@@ -157,6 +159,9 @@ class Component:
             broker_key = keyfiles.load_public(broker_file)
         self.broker_key = keyfiles.check_public_key(broker_key)
         self.counters = ClientCounters()
+        # what the heartbeat may claim (spine.client.liveliness): $SPINE_LIVELINESS by default
+        self.loop_watch = LoopWatch(liveliness or Liveliness.from_env(), time.monotonic(),
+                                    stuck_after_s)
         self.coherence = coherence or CoherenceChecker(CoherenceLimits.from_env())
         self._own_context = context is None
         self._ctx = context or zmq.Context(io_threads=2)
@@ -287,6 +292,7 @@ class Component:
     def _send_raw(self, plane: Plane, kind: Kind, to: str, request_id: bytes, payload,
                   msg_class: MsgClass, *, reliable: bool = False) -> None:
         header = pack_header(kind, to, request_id, msg_class=msg_class, sender=self.name)
+        self.loop_watch.ran(time.monotonic())
         if self._heartbeat is not None and self._heartbeat.rejoin_needed():
             self._rejoin()
         sock = self._sockets[plane]
@@ -385,6 +391,14 @@ class Component:
         that arrive meanwhile go to the inbox for ``recv``.
         """
         sock = self._sockets[plane]
+        self.loop_watch.waiting(time.monotonic())
+        try:
+            return self._receive_reply(sock, plane, request_id, deadline)
+        finally:
+            self.loop_watch.done_waiting(time.monotonic())
+
+    def _receive_reply(self, sock: zmq.Socket, plane: Plane, request_id: bytes,
+                       deadline: float) -> Message | None:
         while True:
             remaining = deadline - time.monotonic()
             sock.setsockopt(zmq.RCVTIMEO, max(0, int(remaining * 1000 + 0.999)))
@@ -409,19 +423,33 @@ class Component:
         ``timeout=None`` waits without limit; 0 only takes what is already there.
         Duplicate requests are answered from the reply cache or dropped; stale ones are dropped.
         """
-        deadline = None if timeout is None else time.monotonic() + timeout
+        now = time.monotonic()
+        deadline = None if timeout is None else now + timeout
         inbox = self._inbox
-        while not inbox:
-            if self._heartbeat is not None and self._heartbeat.rejoin_needed():
-                self._rejoin()
-            remaining = None if deadline is None else deadline - time.monotonic()
-            ready = dict(self._poller.poll(
-                None if remaining is None else max(0, int(remaining * 1000 + 0.999))))
-            if ready:
-                self._pump(ready)
-            elif remaining is not None and remaining <= 0:
-                return None
-        return inbox.popleft()
+        watch = self.loop_watch
+        watch.waiting(now)  # blocked for a message is not stuck
+        try:
+            while not inbox:
+                if self._heartbeat is not None and self._heartbeat.rejoin_needed():
+                    self._rejoin()
+                remaining = None if deadline is None else deadline - time.monotonic()
+                ready = dict(self._poller.poll(
+                    None if remaining is None else max(0, int(remaining * 1000 + 0.999))))
+                if ready:
+                    self._pump(ready)
+                elif remaining is not None and remaining <= 0:
+                    return None
+            return inbox.popleft()
+        finally:
+            watch.done_waiting(time.monotonic())
+
+    def assert_alive(self) -> None:
+        """Tell the heartbeat this component's loop still runs (manual liveliness).
+
+        ``recv``, ``serve``, ``send`` and ``request`` do it already; call it from a
+        computation that runs longer than ``stuck_after_s`` without them.
+        """
+        self.loop_watch.ran(time.monotonic())
 
     def _readable_sockets(self) -> list[zmq.Socket]:
         socks = [self.control, self.data]
@@ -538,7 +566,11 @@ class Component:
             remaining = None if deadline is None else deadline - time.monotonic()
             if remaining is not None and remaining <= 0:
                 return None
-            await _readable(self._readable_sockets(), remaining)
+            self.loop_watch.waiting(time.monotonic())
+            try:
+                await _readable(self._readable_sockets(), remaining)
+            finally:
+                self.loop_watch.done_waiting(time.monotonic())
 
     async def arequest(self, to: str, spike: pb.NeuralSpike, *, timeout: float = 1.0,
                        plane: Plane = Plane.CONTROL) -> Message:
@@ -554,7 +586,11 @@ class Component:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 raise RequestTimeout(f"no reply from {to!r} within {timeout:g} s")
-            await _readable([self._sockets[plane]], remaining)
+            self.loop_watch.waiting(time.monotonic())
+            try:
+                await _readable([self._sockets[plane]], remaining)
+            finally:
+                self.loop_watch.done_waiting(time.monotonic())
 
     # ---------------------------------------------------------------- reconnection
 

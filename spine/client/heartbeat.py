@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 import psutil
 import zmq
 
+from spine.client.liveliness import Beat
 from spine.protocol import envelope
 from spine.protocol import neural_spike_pb2 as pb
 from spine.protocol.framing import BROKER, HEADER_SIZE, Kind, MsgClass, pack_header
@@ -43,6 +44,7 @@ class HeartbeatThread:
         # the instance the component said hello to: an answer from another one is a restart
         self.broker_instance: str | None = broker_instance
         self._rejoin = threading.Event()
+        self._last_beat = Beat.READY
         self._started = time.monotonic()
         self._process = psutil.Process()
         self._process.cpu_percent(None)
@@ -70,7 +72,23 @@ class HeartbeatThread:
             return True
         return False
 
-    def _report(self) -> pb.NeuralSpike:
+    def _judge(self, now: float) -> Beat:
+        """What this beat says about the component's loop; logged when that changes."""
+        beat = self.component.loop_watch.beat(now)
+        if beat is not self._last_beat:
+            stalled = self.component.loop_watch.stalled(now)
+            if beat is Beat.READY:
+                log.info("%s: its loop runs again; heartbeats say READY", self.component.name)
+            elif beat is Beat.DEGRADED:
+                log.warning("%s: its loop has not run for %.1f s; heartbeats say DEGRADED",
+                            self.component.name, stalled)
+            else:
+                log.error("%s: its loop has not run for %.1f s; heartbeats stop, so the broker "
+                          "declares it DEAD", self.component.name, stalled)
+            self._last_beat = beat
+        return beat
+
+    def _report(self, state: int) -> pb.NeuralSpike:
         comp = self.component
         try:
             cpu = self._process.cpu_percent(None)
@@ -79,9 +97,10 @@ class HeartbeatThread:
             cpu, rss = 0.0, 0
         metrics = dict(self.metrics)
         metrics.update(sent=comp.counters.sent, received=comp.counters.received,
-                       dropped=sum(comp.counters.dropped.values()))
+                       dropped=sum(comp.counters.dropped.values()),
+                       loop_stalled_s=round(comp.loop_watch.stalled(time.monotonic()), 3))
         return envelope.new_spike(status=pb.StatusReport(
-            state=self.state, pid=os.getpid(), cpu_percent=cpu, memory_rss_bytes=rss,
+            state=state, pid=os.getpid(), cpu_percent=cpu, memory_rss_bytes=rss,
             uptime_s=time.monotonic() - self._started, metrics=metrics, instance=comp.name))
 
     def _run(self) -> None:
@@ -103,13 +122,17 @@ class HeartbeatThread:
             while True:
                 now = time.monotonic()
                 if now >= next_beat:
-                    spike = self._report()
-                    header = pack_header(Kind.HEARTBEAT, BROKER, envelope.request_id_bytes(spike),
-                                         msg_class=MsgClass.CONTROL, sender=comp.name)
-                    try:
-                        sock.send_multipart([header, spike.SerializeToString()], zmq.NOBLOCK)
-                    except zmq.Again:
-                        pass  # the broker is not draining us: its silence will tell
+                    beat = self._judge(now)
+                    if beat is not Beat.SILENT:
+                        state = pb.StatusReport.DEGRADED if beat is Beat.DEGRADED else self.state
+                        spike = self._report(state)
+                        header = pack_header(Kind.HEARTBEAT, BROKER,
+                                             envelope.request_id_bytes(spike),
+                                             msg_class=MsgClass.CONTROL, sender=comp.name)
+                        try:
+                            sock.send_multipart([header, spike.SerializeToString()], zmq.NOBLOCK)
+                        except zmq.Again:
+                            pass  # the broker is not draining us: its silence will tell
                     next_beat = now + self.interval
                 if self.broker_alive and now - last_answer >= self.broker_dead_after:
                     self.broker_alive = False

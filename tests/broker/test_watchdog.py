@@ -198,3 +198,18 @@ def test_custom_thresholds_are_honoured() -> None:
     w.heard_from("a", 0.0)
     assert [c.new for c in w.check(0.2)] == [Liveness.DEGRADED]
     assert [c.new for c in w.check(0.5)] == [Liveness.DEAD]
+
+
+def test_a_component_reporting_its_loop_stuck_is_degraded_at_once_and_dies_on_time():
+    from spine.broker.watchdog import Liveness, Watchdog
+    dog = Watchdog(degrade_after=3.0, dead_after=10.0)
+    dog.heard_from("w", 0.0)
+    change = dog.reported_degraded("w", 1.0)
+    assert (change.old, change.new, change.at) == (Liveness.ALIVE, Liveness.DEGRADED, 1.0)
+    assert dog.reported_degraded("w", 2.0) is None and not dog.routable("w")
+    assert dog.check(9.9) == []
+    [dead] = dog.check(10.0)  # dead_after after its last healthy report, not the stuck one
+    assert dead.new is Liveness.DEAD
+    assert dog.reported_degraded("w", 11.0) is None and dog.state("w") is Liveness.DEAD
+    assert dog.heard_from("w", 12.0).new is Liveness.ALIVE
+    assert dog.reported_degraded("new", 5.0) is None and dog.state("new") is Liveness.DEGRADED

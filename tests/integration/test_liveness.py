@@ -14,6 +14,7 @@ import pytest
 
 from liveness_support import Events, LiveBus, component_status, process_state, wait_until
 from spine.errors import RoutingError
+from spine.protocol import neural_spike_pb2 as pb
 from spine.protocol.envelope import new_spike
 
 DEGRADE_S, DEAD_S = 2.0, 4.0
@@ -80,3 +81,26 @@ def test_frozen_component_is_skipped_by_round_robin_and_comes_back_when_thawed(l
     reply = observer.request("kind:MEMORY_SYSTEM", new_spike(text_data="thawed"), timeout=5)
     assert reply.spike.text_data == f"worker pid={child.pid}: thawed"
     print(f"\nSIGSTOP -> degraded {degraded_at - stopped_at:.2f} s")
+
+
+def test_a_component_whose_loop_freezes_goes_degraded_then_dead_under_manual_liveliness(live):
+    """Its heartbeat thread goes on, but its main loop stops: manual liveliness (the default
+    under the supervisor) says so, where automatic kept saying alive."""
+    from spine.client.liveliness import Liveliness
+    stuck_s = 1.0
+    frozen = live.component("frozen", kind=pb.MEMORY_SYSTEM, liveliness=Liveliness.MANUAL,
+                            stuck_after_s=stuck_s)
+    observer = live.observer("watchdog")
+    events = Events(observer)
+    frozen.recv(timeout=0)  # the loop's last turn; from here the test never drives it
+    frozen_at = time.monotonic()
+    degraded_at, _ = events.wait_for("watchdog", stuck_s + HEARTBEAT_S + SLACK_S,
+                                     after=frozen_at, name="frozen", to="degraded")
+    assert degraded_at - frozen_at >= stuck_s - 0.05
+    dead_at, _ = events.wait_for("watchdog", DEAD_S + SLACK_S, after=degraded_at,
+                                 name="frozen", to="dead")
+    assert component_status(observer, "frozen")["state"] == "dead"
+    print(f"\nloop frozen -> degraded {degraded_at - frozen_at:.2f} s, "
+          f"dead {dead_at - frozen_at:.2f} s")
+    frozen.recv(timeout=0)  # it runs again: the next heartbeat says READY
+    events.wait_for("watchdog", HEARTBEAT_S + SLACK_S, after=dead_at, name="frozen", to="alive")
