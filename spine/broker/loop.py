@@ -281,7 +281,8 @@ class Broker:
         """Stop supervised children, close every socket (LINGER 0), end the context, unlock."""
         self.notify.stopping()
         if self.supervisor is not None:
-            self.supervisor.close()
+            for event in self.supervisor.close():
+                (log.error if event.alert else log.info)("supervisor: %s", event)
         for monitor in getattr(self, "_monitors", {}):
             monitor.close(linger=0)
         if getattr(self, "_pairing", None) is not None:

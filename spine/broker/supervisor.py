@@ -428,6 +428,7 @@ class EventKind(enum.Enum):
     RESTART_SCHEDULED = "restart-scheduled"
     GAVE_UP = "gave-up"  # restart intensity exceeded: an alert
     STOPPED = "stopped"
+    UNREAPED = "unreaped"  # still there after SIGKILL and close's bound: an alert
 
 
 @dataclass(frozen=True, slots=True)
@@ -446,7 +447,7 @@ class SupervisorEvent:
     @property
     def alert(self) -> bool:
         """True when a person must act (the component will not be restarted)."""
-        return self.kind is EventKind.GAVE_UP
+        return self.kind in (EventKind.GAVE_UP, EventKind.UNREAPED)
 
     def __str__(self) -> str:
         pid = f" pid {self.pid}" if self.pid is not None else ""
@@ -622,9 +623,11 @@ class Supervisor:
         """True while any child process has not been reaped."""
         return any(child.process is not None for child in self._children.values())
 
-    def close(self) -> list[SupervisorEvent]:
+    def close(self, reap_timeout: float = 2.0) -> list[SupervisorEvent]:
         """Stop every child and wait for it: SIGTERM, the grace, SIGKILL, reap. Blocks for
-        at most about the grace period. Safe to call more than once."""
+        at most the grace period plus ``reap_timeout``: a child that SIGKILL has not ended
+        by then (stuck in the kernel, uninterruptible) is left behind with an UNREAPED
+        alert naming its pid, never waited for without limit. Safe to call more than once."""
         now = time.monotonic()
         events = self.stop(now)
         kill_at = now + self._limits.grace
@@ -635,9 +638,18 @@ class Supervisor:
                 except subprocess.TimeoutExpired:
                     pass
         events += self.poll(time.monotonic())  # reaps the exited, SIGKILLs the rest
-        for child in self._children.values():
-            if child.process is not None:
-                child.process.wait()
+        reap_by = time.monotonic() + reap_timeout
+        for name, child in self._children.items():
+            if child.process is None:
+                continue
+            try:
+                child.process.wait(timeout=max(0.0, reap_by - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                events.append(SupervisorEvent(
+                    name, EventKind.UNREAPED, time.monotonic(), child.process.pid,
+                    f"still running {reap_timeout:g} s after SIGKILL; left behind (look at "
+                    f"/proc/{child.process.pid}/stack)"))
+                child.process = None
         events += self.poll(time.monotonic())
         return events
 
